@@ -1,0 +1,150 @@
+//! Activities that turn a stream's recordings into clip records.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gt_store::blob::check_key;
+use gt_store::{BlobStore, PipelineStore};
+use gt_types::workflow::{
+    ClipRef, FinalizeClips, FinalizedClips, MediaObject, ProbedClip, StreamMedia, StreamRef,
+};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::media::probe::probe;
+use crate::{invalid_input, store_error, with_heartbeats};
+
+/// File extensions of recordings (OBS and friends). Other files in a stream's folder
+/// (thumbnails, notes, partial downloads) are not clips.
+pub const MEDIA_EXTENSIONS: &[&str] = &[
+    "mkv", "mp4", "flv", "mov", "ts", "m2ts", "mts", "m4v", "webm", "avi", "wmv", "mpg", "mpeg",
+];
+
+pub fn is_media_key(key: &str) -> bool {
+    key.rsplit_once('.')
+        .is_some_and(|(_, ext)| MEDIA_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+pub struct IngestActivitiesImpl {
+    pub store: Arc<dyn PipelineStore>,
+    pub recordings: Arc<dyn BlobStore>,
+}
+
+/// The folder prefix of a stream as stored: `2024-01-01` or `2024-01-01/` both mean the folder.
+fn folder_prefix(prefix: &str) -> String {
+    let p = prefix.trim();
+    if p.ends_with('/') {
+        p.to_string()
+    } else {
+        format!("{p}/")
+    }
+}
+
+#[activities]
+impl IngestActivitiesImpl {
+    #[activity(definition = gt_workflows::contracts::ListStreamMedia)]
+    pub async fn list_stream_media(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: StreamRef,
+    ) -> Result<StreamMedia, ActivityError> {
+        let stream = self
+            .store
+            .get_stream(&input.user_id, &input.stream_id)
+            .await
+            .map_err(store_error)?;
+        let prefix = stream
+            .prefix
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                invalid_input(format!(
+                    "stream '{}' has no prefix: set it to the folder that holds its recordings",
+                    input.stream_id
+                ))
+            })?;
+        let prefix = folder_prefix(prefix);
+        check_key(&prefix)
+            .map_err(|e| invalid_input(format!("stream '{}': {e}", input.stream_id)))?;
+        let objects = self
+            .recordings
+            .list_all(&prefix)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|o| is_media_key(&o.key))
+            .map(|o| MediaObject {
+                key: o.key,
+                size: o.size,
+            })
+            .collect();
+        Ok(StreamMedia { prefix, objects })
+    }
+
+    #[activity(definition = gt_workflows::contracts::ProbeClip)]
+    pub async fn probe_clip(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ClipRef,
+    ) -> Result<ProbedClip, ActivityError> {
+        let path = self
+            .recordings
+            .local_path(&input.key)
+            .await
+            .map_err(store_error)?;
+        let key = input.key.clone();
+        let probed = with_heartbeats(
+            &ctx,
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || probe(&path, &key)),
+        )
+        .await?
+        .map_err(|e| ActivityError::from(anyhow::anyhow!("probe task panicked: {e}")))?;
+        match probed {
+            Ok(info) => {
+                self.store
+                    .upsert_clip_probe(&input.user_id, &input.stream_id, &input.key, &info)
+                    .await
+                    .map_err(store_error)?;
+                Ok(ProbedClip {
+                    key: input.key,
+                    info,
+                })
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                // Leave the reason on the clip so the front end can show it.
+                self.store
+                    .mark_clip_failed(&input.user_id, &input.stream_id, &input.key, &reason)
+                    .await
+                    .map_err(store_error)?;
+                Err(invalid_input(reason))
+            }
+        }
+    }
+
+    #[activity(definition = gt_workflows::contracts::FinalizeStreamClips)]
+    pub async fn finalize_stream_clips(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: FinalizeClips,
+    ) -> Result<FinalizedClips, ActivityError> {
+        self.store.finalize_clips(&input).await.map_err(store_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_keys() {
+        assert!(is_media_key("2024-01-01/2024-01-01 10-00-00.mkv"));
+        assert!(is_media_key("a/B.MP4"));
+        assert!(!is_media_key("a/notes.txt"));
+        assert!(!is_media_key("a/mkv"));
+        assert_eq!(folder_prefix("2024-01-01"), "2024-01-01/");
+        assert_eq!(folder_prefix("2024-01-01/"), "2024-01-01/");
+    }
+}

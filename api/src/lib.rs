@@ -1,0 +1,109 @@
+//! The HTTP API: a thin axum server over the store and Temporal.
+//!
+//! Routers per resource live in [`routes`]; [`error::ApiError`] is the one error type; request
+//! bodies and parameters go through [`extract`] so every rejection is JSON `{message}`;
+//! [`auth`] verifies JWTs. Configuration is [`config::ApiConfig`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod workflows;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use gt_store::RecordStore;
+use jsonwebtoken::jwk::JwkSet;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::workflows::Workflows;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub records: Arc<dyn RecordStore>,
+    pub workflows: Workflows,
+    pub auth: Arc<auth::Authenticator>,
+    /// Published at `/.well-known/jwks.json` in local mode.
+    pub public_jwks: Option<JwkSet>,
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// The whole API.
+pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(
+            config
+                .cors_origins
+                .iter()
+                .filter_map(|o| o.parse().ok())
+                .collect::<Vec<_>>(),
+        ))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::ACCEPT,
+        ]);
+    Router::new()
+        .merge(routes::records::router())
+        .merge(routes::stream::router())
+        .merge(routes::health::router())
+        .merge(routes::openapi::router())
+        .merge(routes::web::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Binds and serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Connects everything the configuration names and returns the state handlers share.
+pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState> {
+    let pool = gt_store::pg::connect(&config.database_url, 16).await?;
+    gt_store::pg::migrate(&pool).await?;
+    let (auth_config, public_jwks) = match &config.auth {
+        config::AuthMode::Local {
+            key_file,
+            issuer,
+            audience,
+        } => {
+            let signer = auth::LocalSigner::load_or_create(key_file, issuer, audience)?;
+            (signer.auth_config(), Some(signer.jwks()))
+        }
+        config::AuthMode::External(c) => (c.clone(), None),
+    };
+    let client =
+        gt_workflows::client::connect(&config.temporal, std::time::Duration::from_secs(60)).await?;
+    Ok(AppState {
+        records: Arc::new(gt_store::PgStore::new(pool)),
+        workflows: Workflows::new(client, config.cpu_task_queue.clone()),
+        auth: Arc::new(auth::Authenticator::new(auth_config).await?),
+        public_jwks,
+    })
+}

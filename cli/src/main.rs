@@ -1,0 +1,136 @@
+//! `gt`: the project's command line. The repository's `./gt` script installs what is missing and
+//! builds, then runs this.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gt_api::auth::LocalSigner;
+use gt_cli::stack::EphemeralStack;
+use gt_cli::tools::{Tools, default_data_dir};
+use gt_cli::up::{UpOptions, up};
+
+#[derive(Parser)]
+#[command(
+    name = "gt",
+    about = "glowing-telegram: stream recordings to published episodes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the local stack (Postgres, Temporal, workers, API) and ingest the sample stream.
+    Up {
+        /// State directory (Postgres cluster, Temporal database, recordings, logs).
+        #[arg(long, env = "GT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "GT_API_PORT", default_value_t = 3030)]
+        api_port: u16,
+        #[arg(long, env = "GT_PG_PORT", default_value_t = 54329)]
+        pg_port: u16,
+        #[arg(long, env = "GT_TEMPORAL_PORT", default_value_t = 7233)]
+        temporal_port: u16,
+        #[arg(long, env = "GT_TEMPORAL_UI_PORT", default_value_t = 8233)]
+        temporal_ui_port: u16,
+        /// The ggml Whisper model (`./gt` fetches it).
+        #[arg(long, env = "GT_WHISPER_MODEL")]
+        whisper_model: PathBuf,
+        /// Do not run the sample ingestion.
+        #[arg(long)]
+        no_sample: bool,
+        /// Stop after the sample ingestion instead of waiting for Ctrl-C.
+        #[arg(long)]
+        exit_after_sample: bool,
+    },
+    /// Run COMMAND with a throw-away Temporal + Postgres stack, described in its environment.
+    TestEnv {
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print a fresh token for the local user (local mode).
+    Token {
+        #[arg(long, env = "GT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Validity in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gt: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Up {
+            data_dir,
+            api_port,
+            pg_port,
+            temporal_port,
+            temporal_ui_port,
+            whisper_model,
+            no_sample,
+            exit_after_sample,
+        } => {
+            up(UpOptions {
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                api_port,
+                pg_port,
+                temporal_port,
+                temporal_ui_port,
+                whisper_model,
+                sample: !no_sample,
+                exit_after_sample,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::TestEnv { command } => {
+            let tools = Tools::discover()?;
+            let mut stack = EphemeralStack::start(&tools).await?;
+            let mut cmd = tokio::process::Command::new(&command[0]);
+            cmd.args(&command[1..]).envs(stack.env()).kill_on_drop(true);
+            let status = tokio::select! {
+                s = cmd.status() => s.with_context(|| format!("running {}", command[0])),
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            };
+            stack.stop().await;
+            let status = status?;
+            Ok(ExitCode::from(
+                status.code().unwrap_or(1).clamp(0, 255) as u8
+            ))
+        }
+        Cmd::Token { data_dir, hours } => {
+            let dir = data_dir.unwrap_or_else(default_data_dir);
+            let signer = LocalSigner::load_or_create(
+                &dir.join("jwt-key.pem"),
+                LocalSigner::DEFAULT_ISSUER,
+                LocalSigner::DEFAULT_AUDIENCE,
+            )?;
+            println!(
+                "{}",
+                signer.mint(gt_types::LOCAL_USER_ID, Duration::from_secs(hours * 3600))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

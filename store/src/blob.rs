@@ -1,0 +1,251 @@
+//! Blob storage for recordings and derived artifacts. A local directory by default; S3 in
+//! production (same trait). Keys are `/`-separated relative paths, like S3 keys.
+
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+
+use crate::error::{StoreError, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobObject {
+    pub key: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobPage {
+    pub objects: Vec<BlobObject>,
+    /// Pass as `start_after` to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// One page of the objects whose key starts with `prefix`, in lexicographic key order,
+    /// starting after `start_after` (exclusive), at most `limit` objects.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<BlobPage>;
+
+    /// A local file holding the object's bytes (for FFmpeg). For the local store this is the
+    /// file itself; remote stores download into a cache.
+    async fn local_path(&self, key: &str) -> StoreResult<PathBuf>;
+
+    /// Every object under `prefix`, following all pages.
+    async fn list_all(&self, prefix: &str) -> StoreResult<Vec<BlobObject>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_page(prefix, after.as_deref(), 1000).await?;
+            all.extend(page.objects);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+}
+
+/// Rejects keys and prefixes that could escape the store: absolute paths, `..`, backslashes,
+/// NUL and empty components.
+pub fn check_key(key: &str) -> StoreResult<()> {
+    let bad = |why: &str| {
+        Err(StoreError::Invalid(format!(
+            "invalid blob key {key:?}: {why}"
+        )))
+    };
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.starts_with('/') {
+        return bad("must be relative");
+    }
+    if key.contains('\\') || key.contains('\0') {
+        return bad("contains a backslash or NUL");
+    }
+    if key
+        .trim_end_matches('/')
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return bad("contains an empty, '.' or '..' component");
+    }
+    Ok(())
+}
+
+/// A directory on the local disk. Hidden files (`.name`) are not listed: they are partial
+/// downloads, editor droppings or the store's own bookkeeping.
+#[derive(Debug, Clone)]
+pub struct LocalDirStore {
+    root: PathBuf,
+}
+
+impl LocalDirStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<BlobObject>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let ty = entry.file_type()?;
+        let path = entry.path();
+        if ty.is_dir() {
+            walk(root, &path, out)?;
+        } else if ty.is_file() || (ty.is_symlink() && path.is_file()) {
+            let rel = path.strip_prefix(root).expect("walked under root");
+            let key = rel
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(s) => s.to_str(),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(BlobObject {
+                key,
+                size: std::fs::metadata(&path)?.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BlobStore for LocalDirStore {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<BlobPage> {
+        if !prefix.is_empty() {
+            check_key(prefix)?;
+        }
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        let start_after = start_after.map(str::to_string);
+        let limit = limit.max(1);
+        tokio::task::spawn_blocking(move || {
+            // Walk only the deepest directory the prefix names, then filter by the full prefix
+            // (S3 semantics: "2024-01-0" matches "2024-01-01/a.mkv").
+            let dir = match prefix.rfind('/') {
+                Some(i) => root.join(&prefix[..i]),
+                None => root.clone(),
+            };
+            let mut all = Vec::new();
+            walk(&root, &dir, &mut all).map_err(|e| {
+                StoreError::Backend(anyhow::anyhow!("listing {}: {e}", dir.display()))
+            })?;
+            all.retain(|o| {
+                o.key.starts_with(&prefix)
+                    && start_after
+                        .as_ref()
+                        .is_none_or(|a| o.key.as_str() > a.as_str())
+            });
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            let next = if all.len() > limit {
+                all.truncate(limit);
+                all.last().map(|o| o.key.clone())
+            } else {
+                None
+            };
+            Ok(BlobPage { objects: all, next })
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.into()))?
+    }
+
+    async fn local_path(&self, key: &str) -> StoreResult<PathBuf> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(path),
+            Ok(_) => Err(StoreError::NotFound(format!("blob {key:?} is not a file"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::NotFound(format!("blob {key:?} does not exist")))
+            }
+            Err(e) => Err(StoreError::Backend(anyhow::anyhow!(
+                "reading blob {key:?}: {e}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape_the_root() {
+        for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "a\\b", "./a"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "2024-01-01/2024-01-01 10-00-00.mkv", "a/b/"] {
+            assert!(check_key(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_all_pages_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path().join("2024-01-01");
+        std::fs::create_dir_all(s.join("sub")).unwrap();
+        for name in ["b.mkv", "a.mkv", "c.mkv", ".partial.mkv", "sub/d.mkv"] {
+            std::fs::write(s.join(name), name).unwrap();
+        }
+        std::fs::write(dir.path().join("2024-01-02.mkv"), "x").unwrap();
+        let store = LocalDirStore::new(dir.path());
+        let page = store.list_page("2024-01-01/", None, 2).await.unwrap();
+        assert_eq!(
+            page.objects
+                .iter()
+                .map(|o| o.key.as_str())
+                .collect::<Vec<_>>(),
+            ["2024-01-01/a.mkv", "2024-01-01/b.mkv"]
+        );
+        assert_eq!(page.next.as_deref(), Some("2024-01-01/b.mkv"));
+        let all = store.list_all("2024-01-01/").await.unwrap();
+        assert_eq!(
+            all.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+            [
+                "2024-01-01/a.mkv",
+                "2024-01-01/b.mkv",
+                "2024-01-01/c.mkv",
+                "2024-01-01/sub/d.mkv"
+            ]
+        );
+        assert_eq!(all[0].size, 5);
+        // A bare prefix matches like S3: both the folder and the sibling file.
+        assert_eq!(store.list_all("2024-01-0").await.unwrap().len(), 5);
+        assert!(store.list_all("../x").await.is_err());
+        assert!(store.list_all("missing/").await.unwrap().is_empty());
+        assert!(matches!(
+            store.local_path("2024-01-01/zzz.mkv").await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}

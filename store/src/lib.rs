@@ -1,0 +1,103 @@
+//! The system of record and the blob store, behind traits so other backends (DynamoDB, S3) can
+//! sit beside the embedded defaults (Postgres, a local directory).
+//!
+//! - [`catalog`]: the `/records` resources and their fields.
+//! - [`filter`], [`write`], [`value`]: validation of list filters and writes against the catalog.
+//! - [`RecordStore`]: generic, user-scoped CRUD; [`pg::PgStore`] implements it.
+//! - [`pipeline::PipelineStore`]: the typed, idempotent operations activities need.
+//! - [`blob`]: recordings and artifacts.
+
+pub mod blob;
+pub mod catalog;
+pub mod error;
+pub mod filter;
+pub mod pg;
+pub mod pipeline;
+pub mod value;
+pub mod write;
+
+use async_trait::async_trait;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::Value;
+
+pub use blob::{BlobStore, LocalDirStore};
+pub use catalog::Resource;
+pub use error::{StoreError, StoreResult};
+pub use pg::PgStore;
+pub use pipeline::PipelineStore;
+
+/// Parameters of a list request, as received.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    /// JSON object string (see [`filter`]).
+    pub filter: Option<String>,
+    /// Opaque cursor from the previous page; `None`, empty or the literal `null` for page 1.
+    pub cursor: Option<String>,
+    pub per_page: Option<i64>,
+}
+
+/// One page of records; `cursor` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    pub items: Vec<Value>,
+    pub cursor: Option<String>,
+}
+
+/// User-scoped generic CRUD over the catalog's resources. Every method only ever sees the
+/// caller's rows: another user's record is "not found".
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+    async fn list(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        query: &ListQuery,
+    ) -> StoreResult<RecordPage>;
+    /// All records whose `field` equals `value` (no paging: the front end needs them all).
+    async fn related(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        field: &str,
+        value: &str,
+    ) -> StoreResult<Vec<Value>>;
+    async fn get(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<Value>;
+    /// Creates all records or none.
+    async fn create(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        bodies: &[Value],
+    ) -> StoreResult<Vec<Value>>;
+    /// Merges `patch` into the record (PUT semantics of the original API).
+    async fn update(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        id: &str,
+        patch: &Value,
+    ) -> StoreResult<Value>;
+    /// Merges `patch` into the record, creating it if absent.
+    async fn upsert(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        id: &str,
+        patch: &Value,
+    ) -> StoreResult<Value>;
+    async fn delete(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<()>;
+}
+
+/// A new record id: UUIDv7, so ids sort by creation time and pages are stable.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A widget access token: 256 random bits, URL-safe.
+pub fn widget_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

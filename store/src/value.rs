@@ -1,0 +1,189 @@
+//! Checking JSON values against a field's type and turning them into typed values the database
+//! binds. Every rejection names the field and what was expected, because it becomes the
+//! `message` of a 400 response.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use crate::catalog::{Field, FieldType};
+use crate::error::StoreError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedValue {
+    Null,
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Timestamp(DateTime<Utc>),
+    Date(NaiveDate),
+    Json(Value),
+}
+
+fn invalid(field: &Field, got: &Value) -> StoreError {
+    let got = match got {
+        Value::Null => "null".to_string(),
+        Value::Bool(_) => "a boolean".to_string(),
+        Value::Number(_) => "a number".to_string(),
+        Value::String(s) => format!("the string {:?}", truncate(s, 60)),
+        Value::Array(_) => "an array".to_string(),
+        Value::Object(_) => "an object".to_string(),
+    };
+    let mut msg = format!(
+        "field '{}' must be {}, got {}",
+        field.name,
+        field.ty.describe(),
+        got
+    );
+    if let FieldType::Enum(values) = field.ty {
+        msg.push_str(&format!(" (allowed: {})", values.join(", ")));
+    }
+    StoreError::Invalid(msg)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Parses a date-time the way clients send them: RFC 3339; a date-time without zone (UTC);
+/// or a bare date (midnight UTC, handy in range filters).
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// Converts `value` for `field`. `null` is allowed (it clears the field) unless the caller
+/// checks `required` itself.
+pub fn typed(field: &Field, value: &Value) -> Result<TypedValue, StoreError> {
+    if value.is_null() {
+        return Ok(TypedValue::Null);
+    }
+    let bad = || invalid(field, value);
+    Ok(match field.ty {
+        FieldType::Text => TypedValue::Text(value.as_str().ok_or_else(bad)?.to_string()),
+        FieldType::Enum(allowed) => {
+            let s = value.as_str().ok_or_else(bad)?;
+            if !allowed.contains(&s) {
+                return Err(bad());
+            }
+            TypedValue::Text(s.to_string())
+        }
+        FieldType::Bool => TypedValue::Bool(value.as_bool().ok_or_else(bad)?),
+        FieldType::Int => {
+            if let Some(i) = value.as_i64() {
+                TypedValue::Int(i)
+            } else {
+                // JavaScript has one number type: accept 5.0 but not 5.5.
+                match value.as_f64() {
+                    Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => TypedValue::Int(x as i64),
+                    _ => return Err(bad()),
+                }
+            }
+        }
+        FieldType::Float => TypedValue::Float(value.as_f64().ok_or_else(bad)?),
+        FieldType::Timestamp => {
+            TypedValue::Timestamp(value.as_str().and_then(parse_timestamp).ok_or_else(bad)?)
+        }
+        FieldType::Date => TypedValue::Date(
+            value
+                .as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .ok_or_else(bad)?,
+        ),
+        FieldType::Object => {
+            if !value.is_object() {
+                return Err(bad());
+            }
+            TypedValue::Json(value.clone())
+        }
+        FieldType::Array => {
+            if !value.is_array() {
+                return Err(bad());
+            }
+            TypedValue::Json(value.clone())
+        }
+        FieldType::StringArray => {
+            let items = value.as_array().ok_or_else(bad)?;
+            if !items.iter().all(Value::is_string) {
+                return Err(bad());
+            }
+            TypedValue::Json(value.clone())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{STREAMS, TASKS};
+    use serde_json::json;
+
+    fn field(r: &crate::catalog::Resource, name: &str) -> Field {
+        r.field(name).unwrap()
+    }
+
+    #[test]
+    fn accepts_matching_types() {
+        assert_eq!(
+            typed(&field(&STREAMS, "title"), &json!("hi")).unwrap(),
+            TypedValue::Text("hi".into())
+        );
+        assert_eq!(
+            typed(&field(&STREAMS, "video_clip_count"), &json!(3.0)).unwrap(),
+            TypedValue::Int(3)
+        );
+        assert_eq!(
+            typed(&field(&STREAMS, "duration"), &json!(3)).unwrap(),
+            TypedValue::Float(3.0)
+        );
+        assert!(matches!(
+            typed(
+                &field(&STREAMS, "stream_date"),
+                &json!("2024-01-02T03:04:05Z")
+            )
+            .unwrap(),
+            TypedValue::Timestamp(_)
+        ));
+        assert_eq!(
+            typed(&field(&STREAMS, "title"), &Value::Null).unwrap(),
+            TypedValue::Null
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_types_with_a_message_naming_the_field() {
+        let e = typed(&field(&STREAMS, "has_episodes"), &json!("yes")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field 'has_episodes' must be a boolean, got the string \"yes\""
+        );
+        assert!(typed(&field(&STREAMS, "video_clip_count"), &json!(2.5)).is_err());
+        assert!(typed(&field(&STREAMS, "stream_date"), &json!("yesterday")).is_err());
+        let e = typed(&field(&TASKS, "status"), &json!("DONE")).unwrap_err();
+        assert!(e.to_string().contains("allowed: PENDING"), "{e}");
+    }
+
+    #[test]
+    fn timestamps_in_the_forms_clients_send() {
+        let want = DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(parse_timestamp("2024-03-01"), Some(want));
+        assert_eq!(parse_timestamp("2024-03-01T00:00:00"), Some(want));
+        assert_eq!(parse_timestamp("2024-03-01T01:00:00+01:00"), Some(want));
+        assert_eq!(parse_timestamp("March"), None);
+    }
+}

@@ -1,0 +1,416 @@
+//! Harness for the end-to-end tests: real Temporal, real Postgres, the real API and workers.
+//!
+//! `./gt test` starts one throw-away Temporal + Postgres per test run (`gt test-env`) and passes
+//! their addresses in the environment. Run without it (plain `cargo test`), the harness starts
+//! its own stack once per test process. Each test then gets its own database (a copy of the
+//! migrated template), its own task queues and its own blob directory, so tests run in
+//! parallel without seeing each other.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use gt_activities::worker::{CpuDeps, cpu_worker_options, gpu_worker_options};
+use gt_api::auth::{AuthConfig, LocalSigner};
+use gt_api::config::{ApiConfig, AuthMode};
+use gt_cli::stack::{ENV_PG_ADMIN_URL, ENV_PG_TEMPLATE, ENV_TEMPORAL_ADDRESS, EphemeralStack};
+use gt_cli::tools::Tools;
+use gt_store::{LocalDirStore, PgStore};
+use gt_workflows::client::TemporalTarget;
+use reqwest::Method;
+use serde_json::Value;
+
+/// Where the shared servers are.
+#[derive(Debug, Clone)]
+pub struct StackEnv {
+    pub temporal_address: String,
+    pub pg_admin_url: String,
+    pub template: String,
+}
+
+static STACK: OnceLock<StackEnv> = OnceLock::new();
+
+/// The shared stack: from `gt test-env`'s variables, or started here once per process on a
+/// thread that lives as long as the process (children die with it: PDEATHSIG).
+pub fn stack() -> &'static StackEnv {
+    STACK.get_or_init(|| {
+        if let (Ok(t), Ok(p), Ok(tpl)) = (
+            std::env::var(ENV_TEMPORAL_ADDRESS),
+            std::env::var(ENV_PG_ADMIN_URL),
+            std::env::var(ENV_PG_TEMPLATE),
+        ) {
+            return StackEnv {
+                temporal_address: t,
+                pg_admin_url: p,
+                template: tpl,
+            };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let started = async {
+                    let tools = Tools::discover()?;
+                    EphemeralStack::start(&tools).await
+                }
+                .await;
+                match started {
+                    Ok(stack) => {
+                        let env = StackEnv {
+                            temporal_address: stack.temporal.address(),
+                            pg_admin_url: stack.postgres.url("postgres"),
+                            template: gt_cli::stack::TEMPLATE_DB.into(),
+                        };
+                        tx.send(Ok(env)).ok();
+                        // Keep the servers (and this thread, their PDEATHSIG parent) alive.
+                        std::future::pending::<()>().await;
+                        drop(stack);
+                    }
+                    Err(e) => {
+                        tx.send(Err(format!("{e:#}"))).ok();
+                    }
+                }
+            });
+        });
+        match rx.recv().expect("stack thread died") {
+            Ok(env) => env,
+            Err(e) => panic!("cannot start the test stack: {e}"),
+        }
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A fresh database with the migrations applied; returns its URL.
+pub async fn fresh_database() -> anyhow::Result<String> {
+    let env = stack();
+    let name = unique("t");
+    let admin = gt_store::pg::connect(&env.pg_admin_url, 1).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+        env.template
+    )))
+    .execute(&admin)
+    .await
+    .context("creating the test database")?;
+    admin.close().await;
+    let mut url = url::Url::parse(&env.pg_admin_url)?;
+    url.set_path(&name);
+    Ok(url.to_string())
+}
+
+/// One RSA signer per process: key generation is the slow part of a JWT test.
+pub fn test_signer() -> &'static LocalSigner {
+    static SIGNER: OnceLock<LocalSigner> = OnceLock::new();
+    SIGNER.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        LocalSigner::load_or_create(
+            &dir.path().join("k.pem"),
+            "gt-test-issuer",
+            "gt-test-audience",
+        )
+        .unwrap()
+    })
+}
+
+/// Test users.
+pub const ALICE: &str = "alice";
+pub const BOB: &str = "bob";
+
+pub struct AppOptions {
+    /// Verify tokens with this configuration instead of the test signer's keys.
+    pub auth: Option<AuthConfig>,
+    /// Start the CPU worker.
+    pub cpu_worker: bool,
+    pub max_body_bytes: usize,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            auth: None,
+            cpu_worker: true,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The API on a free port plus workers, wired to a fresh database and private task queues.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub database_url: String,
+    pub store: PgStore,
+    pub recordings: tempfile::TempDir,
+    pub cpu_task_queue: String,
+    pub gpu_task_queue: String,
+    pub temporal: TemporalTarget,
+    workers: Vec<WorkerThread>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// A worker running on its own thread (Worker::run is not Send).
+pub struct WorkerThread {
+    shutdown: Box<dyn Fn() + Send + Sync>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Builds a worker's options inside the worker's thread (so its resources live on that thread's
+/// runtime).
+pub type MakeWorkerOptions = Box<
+    dyn FnOnce() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = anyhow::Result<temporalio_sdk::WorkerOptions>>>,
+        > + Send,
+>;
+
+impl WorkerThread {
+    /// Runs a worker built from `make` on its own thread, connected to `target` (default: the
+    /// shared test stack).
+    pub fn spawn(make: MakeWorkerOptions, target: Option<TemporalTarget>) -> anyhow::Result<Self> {
+        let target = target.unwrap_or_else(|| TemporalTarget {
+            address: Some(stack().temporal_address.clone()),
+            namespace: None,
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<Box<dyn Fn() + Send + Sync>>>();
+        let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let built = async {
+                    let options = make().await?;
+                    let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
+                    gt_activities::worker::build_worker(&runtime, &target, options)
+                        .await
+                        .map(|w| (w, runtime))
+                }
+                .await;
+                let (mut worker, _runtime) = match built {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        tx.send(Err(e)).ok();
+                        anyhow::bail!(msg);
+                    }
+                };
+                let handle = worker.shutdown_handle();
+                tx.send(Ok(Box::new(handle))).ok();
+                let result = worker.run().await.map_err(anyhow::Error::from);
+                if let Err(e) = &result {
+                    tracing::error!("worker stopped with an error: {e:#}");
+                }
+                result
+            })
+        });
+        let shutdown = rx.recv().context("worker thread died")??;
+        Ok(Self {
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the worker to stop and waits for it.
+    pub fn stop(&mut self) {
+        (self.shutdown)();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerThread {
+    fn drop(&mut self) {
+        (self.shutdown)();
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(AppOptions::default()).await
+    }
+
+    pub async fn start_with(opts: AppOptions) -> anyhow::Result<Self> {
+        // Test output shows warnings from every component; RUST_LOG raises it.
+        gt_activities::worker::init_tracing_with_default("warn");
+        let env = stack();
+        let database_url = fresh_database().await?;
+        let recordings = tempfile::tempdir()?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let cpu_task_queue = format!("test-cpu-{id}");
+        let gpu_task_queue = format!("test-gpu-{id}");
+        let temporal = TemporalTarget {
+            address: Some(env.temporal_address.clone()),
+            namespace: None,
+        };
+        let signer = test_signer();
+        let config = ApiConfig {
+            listen: "127.0.0.1:0".parse()?,
+            database_url: database_url.clone(),
+            auth: match opts.auth {
+                Some(a) => AuthMode::External(a),
+                None => AuthMode::External(signer.auth_config()),
+            },
+            cpu_task_queue: cpu_task_queue.clone(),
+            max_body_bytes: opts.max_body_bytes,
+            cors_origins: vec![],
+            temporal: temporal.clone(),
+        };
+        let state = gt_api::build_state(&config).await?;
+        let app = gt_api::router(state, &config);
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = gt_api::serve(listener, app, std::future::pending()).await;
+        });
+
+        let pool = gt_store::pg::connect(&database_url, 4).await?;
+        let store = PgStore::new(pool);
+        let mut app = Self {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+            database_url,
+            store,
+            recordings,
+            cpu_task_queue,
+            gpu_task_queue,
+            temporal,
+            workers: Vec::new(),
+            server,
+        };
+        if opts.cpu_worker {
+            app.start_cpu_worker()?;
+        }
+        Ok(app)
+    }
+
+    /// Starts a CPU worker (all workflows and CPU activities) on this app's queue.
+    pub fn start_cpu_worker(&mut self) -> anyhow::Result<()> {
+        let (db, dir, queue) = (
+            self.database_url.clone(),
+            self.recordings.path().to_path_buf(),
+            self.cpu_task_queue.clone(),
+        );
+        self.workers.push(WorkerThread::spawn(
+            Box::new(move || {
+                Box::pin(async move {
+                    let pool = gt_store::pg::connect(&db, 8).await?;
+                    let deps = CpuDeps {
+                        store: Arc::new(PgStore::new(pool)),
+                        recordings: Arc::new(LocalDirStore::new(dir)),
+                    };
+                    cpu_worker_options(&queue, &deps)
+                })
+            }),
+            Some(self.temporal.clone()),
+        )?);
+        Ok(())
+    }
+
+    /// Starts a GPU worker serving `model` on this app's GPU queue.
+    pub fn start_gpu_worker(&mut self, model: PathBuf) -> anyhow::Result<()> {
+        let queue = self.gpu_task_queue.clone();
+        self.workers.push(WorkerThread::spawn(
+            Box::new(move || Box::pin(async move { gpu_worker_options(&queue, model) })),
+            Some(self.temporal.clone()),
+        )?);
+        Ok(())
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        test_signer()
+            .mint(user, Duration::from_secs(3600))
+            .expect("minting a token")
+    }
+
+    /// Sends a request as `user` (None: no Authorization header); returns status and JSON body.
+    pub async fn call(
+        &self,
+        user: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(u) = user {
+            req = req.header("Authorization", self.token(u));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.expect("request failed")).await
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
+        self.call(Some(user), Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(Some(user), Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(Some(user), Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, user: &str, path: &str) -> (u16, Value) {
+        self.call(Some(user), Method::DELETE, path, None).await
+    }
+
+    /// A Temporal client on the shared server.
+    pub async fn temporal_client(&self) -> anyhow::Result<temporalio_client::Client> {
+        gt_workflows::client::connect(&self.temporal, Duration::from_secs(30)).await
+    }
+
+    /// Stops the workers (off the async runtime: joining a worker thread from it deadlocks the
+    /// worker's shutdown) and the API.
+    pub async fn stop(mut self) {
+        let workers = std::mem::take(&mut self.workers);
+        tokio::task::spawn_blocking(move || {
+            for mut w in workers {
+                w.stop();
+            }
+        })
+        .await
+        .ok();
+        self.server.abort();
+    }
+}
+
+/// Status and JSON body of a response (`Value::Null` when empty, a string when not JSON).
+pub async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Polls `GET /stream/{id}/progress` until the run is no longer RUNNING.
+pub async fn wait_for_ingest(app: &TestApp, user: &str, stream_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (status, body) = app
+            .get(user, &format!("/stream/{stream_id}/progress"))
+            .await;
+        assert_eq!(status, 200, "progress: {body}");
+        if body["status"] != "RUNNING" {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ingestion did not finish: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: one binary (one link) with a module per area. Run with `./gt test`.
+
+mod auth;
+mod health;
+mod ingest;
+mod records;

@@ -1,0 +1,61 @@
+//! Request and response bodies of the HTTP API (besides the generic `/records` ones).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::workflow::{IngestProgress, StreamIngestOutput};
+
+/// Every error response: `{ "message": "..." }` (the front end shows `message`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub message: String,
+}
+
+/// `POST /stream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StreamIngestRequest {
+    pub stream_id: String,
+    #[serde(default)]
+    pub initial_prompt: String,
+    #[serde(default)]
+    pub initial_summary: String,
+}
+
+/// Answer of the endpoints that start workflows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStarted {
+    /// The workflow id (the front end stores it as the task's id).
+    pub id: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    /// False when an execution with this id was already running and was returned instead.
+    pub started: bool,
+}
+
+/// `GET /stream/{stream_id}/progress`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestStatus {
+    pub workflow_id: String,
+    pub run_id: String,
+    /// Temporal's execution status: `RUNNING`, `COMPLETED`, `FAILED`, ...
+    pub status: String,
+    pub progress: IngestProgress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<StreamIngestOutput>,
+    /// Why the ingestion failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why `progress` may be stale (e.g. no worker answered the query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A record list page: `{items, cursor}`; `cursor` is `null` on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,73 @@
+//! Activity contracts: name, input and output of every activity a workflow may schedule. The
+//! implementations live in `gt-activities` and are checked against these at compile time
+//! (`#[activity(definition = ...)]`), so workflows and the API never link FFmpeg, Whisper or
+//! cloud SDKs.
+#![allow(unused_variables)]
+
+use gt_types::workflow::{
+    ClipRef, FinalizeClips, FinalizedClips, ProbedClip, StreamMedia, StreamRef, TaskUpdate,
+};
+use temporalio_common::ActivityError;
+use temporalio_macros::activity_definitions;
+
+/// Activities that look at a stream's recordings and record what they find.
+pub struct IngestActivities;
+
+#[activity_definitions]
+impl IngestActivities {
+    /// Lists the stream's media under its blob prefix (all pages, key order).
+    /// Non-retryable if the stream does not exist or has no usable prefix.
+    #[activity(name = "ingest.list_stream_media")]
+    pub fn list_stream_media(input: StreamRef) -> Result<StreamMedia, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Probes one file in-process and upserts its clip row. Non-retryable, naming the file and
+    /// the reason, for empty, corrupt or non-media files.
+    #[activity(name = "ingest.probe_clip")]
+    pub fn probe_clip(input: ClipRef) -> Result<ProbedClip, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Sets cumulative start times in stream order and the stream's clip count and duration.
+    #[activity(name = "ingest.finalize_stream_clips")]
+    pub fn finalize_stream_clips(input: FinalizeClips) -> Result<FinalizedClips, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Bookkeeping shared by every workflow.
+pub struct TaskActivities;
+
+#[activity_definitions]
+impl TaskActivities {
+    /// Upserts the task record the front end's task drawer shows.
+    #[activity(name = "tasks.update_task")]
+    pub fn update_task(input: TaskUpdate) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use ingest_activities::{FinalizeStreamClips, ListStreamMedia, ProbeClip};
+pub use task_activities::UpdateTask;
+
+/// Application failure type names shared by activities and retry policies.
+pub mod failure {
+    /// Bad input (missing record, corrupt file, invalid cut list): retrying cannot help.
+    pub const INVALID_INPUT: &str = "InvalidInput";
+}
+
+/// Activities of the GPU worker pool (`gt-gpu`).
+pub struct GpuActivities;
+
+#[activity_definitions]
+impl GpuActivities {
+    /// Reports which Whisper model the worker serves and checks that it is a ggml model file.
+    /// Non-retryable when the file is missing or not a model, naming the path.
+    #[activity(name = "gpu.model_info")]
+    pub fn model_info(input: ()) -> Result<gt_types::workflow::ModelInfo, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use gpu_activities::ModelInfo as ModelInfoActivity;

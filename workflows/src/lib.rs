@@ -1,0 +1,28 @@
+//! Temporal workflow definitions and the activity contracts they schedule.
+//!
+//! Everything here is deterministic: no I/O, no clocks, no randomness, no threads. Side effects
+//! are activities, declared in [`contracts`] and implemented in `gt-activities`. The API links
+//! this crate to start, signal and query workflows by type.
+
+#[cfg(feature = "client")]
+pub mod client;
+pub mod contracts;
+pub mod stream_ingest;
+
+pub use stream_ingest::{StreamIngest, StreamIngestRun};
+
+use temporalio_workflow::ActivityExecutionError;
+use temporalio_workflow::common::error::IncomingError;
+
+/// The human-readable reason an activity failed: the application failure's message (which
+/// names the file and the problem) rather than the SDK's wrapper text.
+pub fn failure_message(err: &ActivityExecutionError) -> String {
+    match err {
+        ActivityExecutionError::Failed(f) => match f.cause() {
+            Some(IncomingError::Application(app)) => app.to_string(),
+            Some(other) => other.to_string(),
+            None => f.to_string(),
+        },
+        other => other.to_string(),
+    }
+}

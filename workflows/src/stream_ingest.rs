@@ -1,0 +1,252 @@
+//! `StreamIngest` (`stream-ingest-{stream_id}`): turns a stream's recordings into clips.
+//!
+//! list media → probe each file (bounded parallelism; a bad file is recorded and skipped) →
+//! set cumulative start times. Progress is a query; `cancel` stops between steps. Deterministic:
+//! every side effect is an activity.
+
+use std::time::Duration;
+
+use gt_types::records::{TaskStatus, TaskType};
+use gt_types::workflow::{
+    ClipFailure, ClipRef, FinalizeClips, IngestProgress, IngestStage, StreamIngestInput,
+    StreamIngestOutput, StreamRef, TaskUpdate,
+};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_workflow::common::error::ApplicationFailure;
+use temporalio_workflow::workflows::join_all;
+use temporalio_workflow::{
+    ActivityOptions, RetryPolicy, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
+    WorkflowResult,
+};
+
+use crate::contracts::{IngestActivities, TaskActivities, failure};
+use crate::failure_message;
+
+/// Files probed at once. Probing is I/O-light but decoding-heavy work follows per clip; a small
+/// bound keeps one stream from monopolising the CPU workers.
+pub const MAX_PARALLEL_PROBES: usize = 4;
+
+/// Retries for activities that only fail on infrastructure hiccups; bad input is never retried.
+fn retry(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .maximum_attempts(max_attempts)
+        .non_retryable_error_types([failure::INVALID_INPUT])
+        .build()
+}
+
+fn store_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .retry_policy(retry(10))
+        .build()
+}
+
+fn listing_options() -> ActivityOptions {
+    // Listing a folder of a few hundred files; remote stores page through 1000 keys at a time.
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
+        .retry_policy(retry(5))
+        .build()
+}
+
+fn probe_options() -> ActivityOptions {
+    // The end-of-data check reads the tail of the file; a file without a declared duration is
+    // read whole, which for a multi-GB OBS segment takes a while on a slow disk.
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(retry(3))
+        .build()
+}
+
+#[workflow]
+pub struct StreamIngest {
+    input: StreamIngestInput,
+    progress: IngestProgress,
+    cancel_requested: bool,
+}
+
+#[workflow_methods]
+impl StreamIngest {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: StreamIngestInput) -> Self {
+        Self {
+            input,
+            progress: IngestProgress::default(),
+            cancel_requested: false,
+        }
+    }
+
+    #[run(name = "StreamIngest")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<StreamIngestOutput> {
+        let input = ctx.state(|s| s.input.clone());
+        // One task record per run: a re-ingest is a new task in the front end's drawer.
+        let (run_id, workflow_id) = (ctx.run_id().to_string(), ctx.workflow_id().to_string());
+        let task = |status: TaskStatus, message: Option<String>| TaskUpdate {
+            user_id: input.user_id.clone(),
+            task_id: run_id.clone(),
+            task_type: TaskType::Ingestion,
+            status,
+            record_id: input.stream_id.clone(),
+            workflow_id: workflow_id.clone(),
+            message,
+        };
+        let running = task(TaskStatus::Running, None);
+        ctx.execute_activity(TaskActivities::update_task, running, store_options())
+            .await?;
+
+        match Self::ingest(ctx, &input).await {
+            Ok(out) => {
+                set_stage(ctx, IngestStage::Completed, None);
+                let msg = format!(
+                    "{} clips, {:.1} s{}",
+                    out.clip_count,
+                    out.duration,
+                    if out.failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} files could not be used", out.failures.len())
+                    }
+                );
+                ctx.execute_activity(
+                    TaskActivities::update_task,
+                    task(TaskStatus::Completed, Some(msg)),
+                    store_options(),
+                )
+                .await?;
+                Ok(out)
+            }
+            Err(Stop::Cancelled) => {
+                set_stage(ctx, IngestStage::Cancelled, None);
+                ctx.execute_activity(
+                    TaskActivities::update_task,
+                    task(TaskStatus::Aborted, Some("cancelled".into())),
+                    store_options(),
+                )
+                .await?;
+                Err(ApplicationFailure::non_retryable("ingestion cancelled").into())
+            }
+            Err(Stop::Failed(message)) => {
+                set_stage(ctx, IngestStage::Failed, None);
+                ctx.execute_activity(
+                    TaskActivities::update_task,
+                    task(TaskStatus::Failed, Some(message.clone())),
+                    store_options(),
+                )
+                .await?;
+                Err(ApplicationFailure::non_retryable(message).into())
+            }
+        }
+    }
+
+    async fn ingest(
+        ctx: &mut WorkflowContext<Self>,
+        input: &StreamIngestInput,
+    ) -> Result<StreamIngestOutput, Stop> {
+        set_stage(ctx, IngestStage::Listing, Some("listing media".into()));
+        let media = ctx
+            .execute_activity(
+                IngestActivities::list_stream_media,
+                StreamRef {
+                    user_id: input.user_id.clone(),
+                    stream_id: input.stream_id.clone(),
+                },
+                listing_options(),
+            )
+            .await
+            .map_err(|e| Stop::Failed(failure_message(&e)))?;
+        let keys: Vec<String> = media.objects.iter().map(|o| o.key.clone()).collect();
+        ctx.state_mut(|s| s.progress.clips_total = keys.len() as u32);
+        check_cancel(ctx)?;
+
+        set_stage(ctx, IngestStage::Probing, None);
+        let mut failures = Vec::new();
+        for chunk in keys.chunks(MAX_PARALLEL_PROBES) {
+            ctx.state_mut(|s| s.progress.current = Some(format!("probing {}", chunk.join(", "))));
+            let probes = chunk.iter().map(|key| {
+                ctx.execute_activity(
+                    IngestActivities::probe_clip,
+                    ClipRef {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        key: key.clone(),
+                    },
+                    probe_options(),
+                )
+            });
+            for (key, result) in chunk.iter().zip(join_all(probes).await) {
+                match result {
+                    Ok(_) => ctx.state_mut(|s| s.progress.clips_done += 1),
+                    Err(e) => {
+                        // One unusable file must not sink the whole stream: record and go on.
+                        let failure = ClipFailure {
+                            key: key.clone(),
+                            reason: failure_message(&e),
+                        };
+                        ctx.state_mut(|s| {
+                            s.progress.clips_failed += 1;
+                            s.progress.failures.push(failure.clone());
+                        });
+                        failures.push(failure);
+                    }
+                }
+            }
+            ctx.state_mut(|s| s.progress.percent = s.progress.fraction_done() * 90.0);
+            check_cancel(ctx)?;
+        }
+
+        set_stage(ctx, IngestStage::Recording, Some("recording clips".into()));
+        let finalized = ctx
+            .execute_activity(
+                IngestActivities::finalize_stream_clips,
+                FinalizeClips {
+                    user_id: input.user_id.clone(),
+                    stream_id: input.stream_id.clone(),
+                    keys,
+                    failures: failures.clone(),
+                },
+                store_options(),
+            )
+            .await
+            .map_err(|e| Stop::Failed(failure_message(&e)))?;
+        ctx.state_mut(|s| s.progress.percent = 100.0);
+        Ok(StreamIngestOutput {
+            clip_count: finalized.clip_count,
+            duration: finalized.duration,
+            failures,
+        })
+    }
+
+    #[query]
+    pub fn progress(&self, _ctx: &WorkflowContextView) -> IngestProgress {
+        self.progress.clone()
+    }
+
+    /// Stops the ingestion at the next step boundary (a running activity finishes first).
+    #[signal]
+    pub fn cancel(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.cancel_requested = true;
+    }
+}
+
+enum Stop {
+    Cancelled,
+    Failed(String),
+}
+
+fn set_stage(ctx: &WorkflowContext<StreamIngest>, stage: IngestStage, current: Option<String>) {
+    ctx.state_mut(|s| {
+        s.progress.stage = stage;
+        s.progress.current = current;
+    });
+}
+
+fn check_cancel(ctx: &WorkflowContext<StreamIngest>) -> Result<(), Stop> {
+    if ctx.state(|s| s.cancel_requested) {
+        Err(Stop::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+pub use stream_ingest::Run as StreamIngestRun;
