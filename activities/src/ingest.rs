@@ -79,7 +79,16 @@ impl IngestActivitiesImpl {
                 size: o.size,
             })
             .collect();
-        Ok(StreamMedia { prefix, objects })
+        let speech_track = self
+            .store
+            .speech_track(&input.user_id, &input.stream_id)
+            .await
+            .map_err(store_error)?;
+        Ok(StreamMedia {
+            prefix,
+            objects,
+            speech_track,
+        })
     }
 
     #[activity(definition = gt_workflows::contracts::ProbeClip)]

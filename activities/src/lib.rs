@@ -2,6 +2,7 @@
 //! Each is idempotent (upserts keyed by natural ids, outputs at deterministic keys), and bad
 //! input fails non-retryably with a message naming the file or record and the reason.
 
+pub mod analysis;
 pub mod gpu;
 pub mod ingest;
 pub mod media;
@@ -16,6 +17,7 @@ use gt_workflows::contracts::failure;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+pub use analysis::MediaActivitiesImpl;
 pub use ingest::IngestActivitiesImpl;
 pub use tasks::TaskActivitiesImpl;
 

@@ -13,7 +13,7 @@ use gt_workflows::StreamIngest;
 use gt_workflows::client::TemporalTarget;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
-use crate::{IngestActivitiesImpl, TaskActivitiesImpl};
+use crate::{IngestActivitiesImpl, MediaActivitiesImpl, TaskActivitiesImpl};
 
 /// Worker configuration, one struct, from `GT_*` variables plus Temporal's standard ones.
 #[derive(Debug, Clone)]
@@ -22,6 +22,10 @@ pub struct WorkerConfig {
     pub database_url: String,
     /// `GT_RECORDINGS_DIR`: root of the local recordings blob store.
     pub recordings_dir: PathBuf,
+    /// `GT_ARTIFACTS_DIR`: root of the blob store for derived files (speech audio, previews).
+    pub artifacts_dir: PathBuf,
+    /// `GT_ANALYSIS_THREADS`: parallel decode chunks per file (default: the CPU count).
+    pub analysis_threads: usize,
     /// `GT_CPU_TASK_QUEUE` (default `gt-cpu`).
     pub cpu_task_queue: String,
     /// `GT_GPU_TASK_QUEUE` (default `gt-gpu`).
@@ -41,6 +45,13 @@ impl WorkerConfig {
             recordings_dir: env("GT_RECORDINGS_DIR")
                 .map(PathBuf::from)
                 .context("GT_RECORDINGS_DIR is not set")?,
+            artifacts_dir: env("GT_ARTIFACTS_DIR")
+                .map(PathBuf::from)
+                .context("GT_ARTIFACTS_DIR is not set")?,
+            analysis_threads: match env("GT_ANALYSIS_THREADS") {
+                Some(v) => v.parse().context("GT_ANALYSIS_THREADS must be a number")?,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
             cpu_task_queue: env("GT_CPU_TASK_QUEUE").unwrap_or_else(|| CPU_TASK_QUEUE.into()),
             gpu_task_queue: env("GT_GPU_TASK_QUEUE").unwrap_or_else(|| GPU_TASK_QUEUE.into()),
             // Temporal's own variables are read by the SDK's env config.
@@ -54,6 +65,8 @@ impl WorkerConfig {
 pub struct CpuDeps {
     pub store: Arc<PgStore>,
     pub recordings: Arc<dyn BlobStore>,
+    pub artifacts: Arc<dyn BlobStore>,
+    pub analysis_threads: usize,
 }
 
 impl CpuDeps {
@@ -63,6 +76,8 @@ impl CpuDeps {
         Ok(Self {
             store: Arc::new(PgStore::new(pool)),
             recordings: Arc::new(LocalDirStore::new(&config.recordings_dir)),
+            artifacts: Arc::new(LocalDirStore::new(&config.artifacts_dir)),
+            analysis_threads: config.analysis_threads.max(1),
         })
     }
 }
@@ -74,6 +89,12 @@ pub fn cpu_worker_options(task_queue: &str, deps: &CpuDeps) -> anyhow::Result<Wo
         .register_activities(IngestActivitiesImpl {
             store: deps.store.clone(),
             recordings: deps.recordings.clone(),
+        })
+        .register_activities(MediaActivitiesImpl {
+            store: deps.store.clone(),
+            recordings: deps.recordings.clone(),
+            artifacts: deps.artifacts.clone(),
+            threads: deps.analysis_threads,
         })
         .register_activities(TaskActivitiesImpl {
             store: deps.store.clone(),

@@ -40,6 +40,10 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Temporal's standard variables (`TEMPORAL_ADDRESS`, ...).
     pub temporal: TemporalTarget,
+    /// `GT_ARTIFACTS_DIR`: where previews and other derived files are.
+    pub artifacts_dir: PathBuf,
+    /// `GT_MEDIA_KEY`: secret for signed media links (random per start when unset).
+    pub media_key: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -93,6 +97,10 @@ impl ApiConfig {
                     ]
                 }),
             temporal: TemporalTarget::default(),
+            artifacts_dir: env("GT_ARTIFACTS_DIR")
+                .map(PathBuf::from)
+                .context("GT_ARTIFACTS_DIR is not set")?,
+            media_key: env("GT_MEDIA_KEY"),
         })
     }
 }

@@ -32,6 +32,9 @@ pub struct AppState {
     pub auth: Arc<auth::Authenticator>,
     /// Published at `/.well-known/jwks.json` in local mode.
     pub public_jwks: Option<JwkSet>,
+    /// Derived files (previews, thumbnails, speech audio) served under `/media/`.
+    pub artifacts: Arc<dyn gt_store::BlobStore>,
+    pub media_signer: routes::media::MediaSigner,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -61,6 +64,7 @@ pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
     Router::new()
         .merge(routes::records::router())
         .merge(routes::stream::router())
+        .merge(routes::media::router())
         .merge(routes::health::router())
         .merge(routes::openapi::router())
         .merge(routes::web::router())
@@ -105,5 +109,15 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
         workflows: Workflows::new(client, config.cpu_task_queue.clone()),
         auth: Arc::new(auth::Authenticator::new(auth_config).await?),
         public_jwks,
+        artifacts: Arc::new(gt_store::LocalDirStore::new(&config.artifacts_dir)),
+        media_signer: routes::media::MediaSigner::new(match &config.media_key {
+            Some(k) => k.as_bytes().to_vec(),
+            None => {
+                // Links then stop working at restart, which only costs a playlist reload.
+                let mut k = vec![0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut k);
+                k
+            }
+        }),
     })
 }

@@ -52,6 +52,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
+    /// Save a StreamIngest run's history (the SDK's JSON) for replay tests.
+    History {
+        /// Workflow id, e.g. stream-ingest-sample-stream.
+        workflow_id: String,
+        /// A specific run (default: the latest).
+        #[arg(long)]
+        run_id: Option<String>,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Print a fresh token for the local user (local mode).
     Token {
         #[arg(long, env = "GT_DATA_DIR")]
@@ -118,6 +128,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(
                 status.code().unwrap_or(1).clamp(0, 255) as u8
             ))
+        }
+        Cmd::History {
+            workflow_id,
+            run_id,
+            out,
+        } => {
+            let client = gt_workflows::client::connect(
+                &gt_workflows::client::TemporalTarget::default(),
+                Duration::from_secs(10),
+            )
+            .await?;
+            let info = temporalio_client::WorkflowExecutionInfo::builder()
+                .namespace(client.options().namespace.clone())
+                .workflow_id(workflow_id)
+                .maybe_run_id(run_id)
+                .build();
+            let handle: temporalio_client::WorkflowHandle<_, gt_workflows::StreamIngestRun> =
+                temporalio_client::WorkflowHandle::new(client, info);
+            let json = handle
+                .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::builder().build())
+                .to_json()
+                .await?;
+            std::fs::write(&out, json)?;
+            println!("wrote {}", out.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { data_dir, hours } => {
             let dir = data_dir.unwrap_or_else(default_data_dir);

@@ -55,6 +55,9 @@ impl DataDir {
     pub fn recordings(&self) -> PathBuf {
         self.root.join("recordings")
     }
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
     pub fn jwt_key(&self) -> PathBuf {
         self.root.join("jwt-key.pem")
     }
@@ -106,6 +109,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         root: opts.data_dir.clone(),
     };
     std::fs::create_dir_all(data.recordings())?;
+    std::fs::create_dir_all(data.artifacts())?;
     std::fs::create_dir_all(data.logs())?;
     for port in [
         opts.api_port,
@@ -169,6 +173,7 @@ async fn run_services(
         ("TEMPORAL_ADDRESS", stack.temporal.address()),
         ("TEMPORAL_NAMESPACE", "default".into()),
         ("GT_RECORDINGS_DIR", data.recordings().display().to_string()),
+        ("GT_ARTIFACTS_DIR", data.artifacts().display().to_string()),
         ("GT_WHISPER_MODEL", opts.whisper_model.display().to_string()),
         ("GT_API_ADDR", format!("127.0.0.1:{}", opts.api_port)),
         ("GT_JWT_KEY_FILE", data.jwt_key().display().to_string()),
@@ -398,19 +403,32 @@ async fn sample_job(api: &ApiClient, data: &DataDir, stack: &mut Stack) -> anyho
         .await?;
     println!("  clips:");
     for c in clips["items"].as_array().into_iter().flatten() {
+        let speech = &c["speech"];
         println!(
-            "    {:<40} starts {:>7.2} s  lasts {:>7.2} s",
+            "    {:<34} at {:>6.2} s, {:>6.2} s long; speech on track {} ({}): {:.1} s in {} parts, {} pauses; {} thumbnails, {} preview segments",
             c["key"].as_str().unwrap_or("?"),
             c["start_time"].as_f64().unwrap_or(f64::NAN),
             c["metadata"]["format"]["duration"]
                 .as_f64()
-                .unwrap_or(f64::NAN)
+                .unwrap_or(f64::NAN),
+            speech["track"],
+            speech["track_title"].as_str().unwrap_or("untitled"),
+            speech["speech_seconds"].as_f64().unwrap_or(0.0),
+            speech["speech"].as_array().map_or(0, Vec::len),
+            speech["silence"].as_array().map_or(0, Vec::len),
+            c["keyframes"].as_array().map_or(0, Vec::len),
+            c["transcode"].as_array().map_or(0, Vec::len),
         );
     }
     println!(
-        "  done: {} clips, {:.2} s (see it in the Temporal UI under stream-ingest-{SAMPLE_STREAM_ID})\n",
+        "  done: {} clips, {:.2} s, {:.1} s of speech (see it in the Temporal UI under stream-ingest-{SAMPLE_STREAM_ID})",
         status["result"]["clip_count"],
-        status["result"]["duration"].as_f64().unwrap_or(0.0)
+        status["result"]["duration"].as_f64().unwrap_or(0.0),
+        status["result"]["speech_seconds"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "  preview playlist: {}/playlist/{SAMPLE_STREAM_ID}.m3u8?token=<token>\n",
+        api.base
     );
     Ok(())
 }

@@ -35,6 +35,19 @@ pub trait BlobStore: Send + Sync {
     /// file itself; remote stores download into a cache.
     async fn local_path(&self, key: &str) -> StoreResult<PathBuf>;
 
+    /// Stores `bytes` at `key` (replacing it), atomically: readers see the old or the new object.
+    async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()>;
+
+    /// Stores the file at `path` under `key`.
+    async fn put_file(&self, key: &str, path: &Path) -> StoreResult<()>;
+
+    async fn get_bytes(&self, key: &str) -> StoreResult<Vec<u8>>;
+
+    async fn exists(&self, key: &str) -> StoreResult<bool>;
+
+    /// Deletes every object under `prefix`; returns how many.
+    async fn delete_prefix(&self, prefix: &str) -> StoreResult<u64>;
+
     /// Every object under `prefix`, following all pages.
     async fn list_all(&self, prefix: &str) -> StoreResult<Vec<BlobObject>> {
         let mut all = Vec::new();
@@ -135,8 +148,81 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<BlobObject>) -> std::io::Result<(
     Ok(())
 }
 
+fn io_error(key: &str, e: std::io::Error) -> StoreError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StoreError::NotFound(format!("blob {key:?} does not exist"))
+    } else {
+        StoreError::Backend(anyhow::anyhow!("blob {key:?}: {e}"))
+    }
+}
+
+/// A hidden temporary path next to `path` (hidden files are never listed).
+fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
+    path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()))
+}
+
 #[async_trait]
 impl BlobStore for LocalDirStore {
+    async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()> {
+        let path = self.path_of(key)?;
+        let k = key.to_string();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = temp_sibling(&path);
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.into()))?
+        .map_err(|e| io_error(&k, e))
+    }
+
+    async fn put_file(&self, key: &str, source: &Path) -> StoreResult<()> {
+        let path = self.path_of(key)?;
+        let (k, source) = (key.to_string(), source.to_path_buf());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = temp_sibling(&path);
+            // A rename when on the same file system, else a copy.
+            if std::fs::rename(&source, &tmp).is_err() {
+                std::fs::copy(&source, &tmp)?;
+            }
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.into()))?
+        .map_err(|e| io_error(&k, e))
+    }
+
+    async fn get_bytes(&self, key: &str) -> StoreResult<Vec<u8>> {
+        let path = self.path_of(key)?;
+        tokio::fs::read(&path).await.map_err(|e| io_error(key, e))
+    }
+
+    async fn exists(&self, key: &str) -> StoreResult<bool> {
+        let path = self.path_of(key)?;
+        Ok(tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()))
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> StoreResult<u64> {
+        let objects = self.list_all(prefix).await?;
+        let mut n = 0;
+        for o in objects {
+            let path = self.path_of(&o.key)?;
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&o.key, e)),
+            }
+        }
+        Ok(n)
+    }
+
     async fn list_page(
         &self,
         prefix: &str,
@@ -247,5 +333,34 @@ mod tests {
             store.local_path("2024-01-01/zzz.mkv").await,
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn put_get_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDirStore::new(dir.path());
+        store
+            .put_bytes("u/speech/a b.wav", b"one".to_vec())
+            .await
+            .unwrap();
+        store
+            .put_bytes("u/speech/a b.wav", b"two".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(store.get_bytes("u/speech/a b.wav").await.unwrap(), b"two");
+        assert!(store.exists("u/speech/a b.wav").await.unwrap());
+        let src = dir.path().join("outside.txt");
+        std::fs::write(&src, "moved").unwrap();
+        store.put_file("u/hls/x/0.ts", &src).await.unwrap();
+        assert_eq!(store.get_bytes("u/hls/x/0.ts").await.unwrap(), b"moved");
+        // Only the objects are listed, no temporary files.
+        assert_eq!(store.list_all("u/").await.unwrap().len(), 2);
+        assert_eq!(store.delete_prefix("u/hls/").await.unwrap(), 1);
+        assert!(!store.exists("u/hls/x/0.ts").await.unwrap());
+        assert!(matches!(
+            store.get_bytes("u/nope").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(store.put_bytes("../escape", vec![]).await.is_err());
     }
 }

@@ -90,6 +90,12 @@ pub trait RecordStore: Send + Sync {
     async fn delete(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<()>;
 }
 
+/// A user id as one blob-key segment: derived files live under `{user}/...` so a user can only
+/// ever be given their own.
+pub fn user_segment(user_id: &str) -> String {
+    user_id.replace(['/', '\\'], "_")
+}
+
 /// A new record id: UUIDv7, so ids sort by creation time and pages are stable.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -2,8 +2,8 @@
 //! natural ids, so a retried or replayed activity leaves the same rows behind.
 
 use async_trait::async_trait;
-use gt_types::media::MediaInfo;
-use gt_types::records::Stream;
+use gt_types::media::{MediaInfo, Preview, SpeechMap};
+use gt_types::records::{Stream, VideoClip};
 use gt_types::workflow::{FinalizeClips, FinalizedClips, TaskUpdate};
 use sqlx::Row;
 use sqlx::types::Json;
@@ -38,6 +38,28 @@ pub trait PipelineStore: Send + Sync {
     async fn finalize_clips(&self, input: &FinalizeClips) -> StoreResult<FinalizedClips>;
 
     async fn upsert_task(&self, task: &TaskUpdate) -> StoreResult<()>;
+
+    async fn get_clip(&self, user_id: &str, key: &str) -> StoreResult<VideoClip>;
+
+    /// The speech track configured for the stream, else for the user's profile.
+    async fn speech_track(&self, user_id: &str, stream_id: &str) -> StoreResult<Option<u32>>;
+
+    /// Stores a speech map; also the clip's `silence` and `audio` fields the front end reads.
+    async fn save_speech(&self, user_id: &str, key: &str, map: &SpeechMap) -> StoreResult<()>;
+
+    /// Stores a preview; also the clip's `keyframes` and `transcode` fields.
+    async fn save_preview(&self, user_id: &str, key: &str, preview: &Preview) -> StoreResult<()>;
+}
+
+/// A stored record as its typed shape. Records written through the generic API can hold odd
+/// values in loosely typed JSON fields; that is bad input, not a store failure.
+fn typed_record<T: serde::de::DeserializeOwned>(
+    doc: serde_json::Value,
+    what: &str,
+    id: &str,
+) -> StoreResult<T> {
+    serde_json::from_value(doc)
+        .map_err(|e| StoreError::Invalid(format!("{what} '{id}' has a malformed field: {e}")))
 }
 
 #[async_trait]
@@ -53,8 +75,7 @@ impl PipelineStore for PgStore {
                 "stream '{stream_id}' not found"
             )));
         };
-        let Json(stream): Json<Stream> = row.try_get(0)?;
-        Ok(stream)
+        typed_record(row.try_get(0)?, "stream", stream_id)
     }
 
     async fn upsert_clip_probe(
@@ -122,6 +143,7 @@ impl PipelineStore for PgStore {
         }
         let mut start = 0.0;
         let mut count = 0u32;
+        let mut starts = Vec::new();
         for key in &input.keys {
             if input.failures.iter().any(|f| &f.key == key) {
                 continue;
@@ -139,6 +161,11 @@ impl PipelineStore for PgStore {
             .bind(start)
             .execute(&mut *tx)
             .await?;
+            starts.push(gt_types::workflow::ClipStart {
+                key: key.clone(),
+                start_time: start,
+                duration: duration.unwrap_or(0.0),
+            });
             start += duration.unwrap_or(0.0);
             count += 1;
         }
@@ -170,6 +197,7 @@ impl PipelineStore for PgStore {
         Ok(FinalizedClips {
             clip_count: count,
             duration: start,
+            clips: starts,
         })
     }
 
@@ -191,6 +219,81 @@ impl PipelineStore for PgStore {
         .bind(&task.message)
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    async fn get_clip(&self, user_id: &str, key: &str) -> StoreResult<VideoClip> {
+        let row =
+            sqlx::query("SELECT to_jsonb(t) FROM video_clips t WHERE user_id = $1 AND id = $2")
+                .bind(user_id)
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("clip '{key}' not found")));
+        };
+        typed_record(row.try_get(0)?, "clip", key)
+    }
+
+    async fn speech_track(&self, user_id: &str, stream_id: &str) -> StoreResult<Option<u32>> {
+        let track: Option<i64> = sqlx::query_scalar(
+            "SELECT COALESCE(
+                 (SELECT speech_track FROM streams WHERE user_id = $1 AND id = $2),
+                 (SELECT \"speechTrack\" FROM profiles WHERE user_id = $1 AND id = $1))",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .fetch_one(self.pool())
+        .await?;
+        match track {
+            None => Ok(None),
+            Some(t) if (0..=64).contains(&t) => Ok(Some(t as u32)),
+            Some(t) => Err(StoreError::Invalid(format!(
+                "speech track {t} is not a valid audio track index"
+            ))),
+        }
+    }
+
+    async fn save_speech(&self, user_id: &str, key: &str, map: &SpeechMap) -> StoreResult<()> {
+        let audio = map.audio.as_ref().map(|a| a.key.clone());
+        let done = sqlx::query(
+            "UPDATE video_clips SET speech = $3, silence = $4, audio = $5, updated_at = now()
+             WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(Json(map))
+        .bind(Json(&map.silence))
+        .bind(audio)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("clip '{key}' not found")));
+        }
+        Ok(())
+    }
+
+    async fn save_preview(&self, user_id: &str, key: &str, preview: &Preview) -> StoreResult<()> {
+        // The original's shape: `transcode: [{path, duration}]`.
+        let transcode: Vec<serde_json::Value> = preview
+            .segments
+            .iter()
+            .map(|s| serde_json::json!({"path": s.key, "duration": s.duration}))
+            .collect();
+        let done = sqlx::query(
+            "UPDATE video_clips SET preview = $3, keyframes = $4, transcode = $5, updated_at = now()
+             WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(Json(preview))
+        .bind(Json(&preview.keyframes))
+        .bind(Json(&transcode))
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("clip '{key}' not found")));
+        }
         Ok(())
     }
 }

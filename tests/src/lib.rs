@@ -148,6 +148,7 @@ pub struct TestApp {
     pub database_url: String,
     pub store: PgStore,
     pub recordings: tempfile::TempDir,
+    pub artifacts: tempfile::TempDir,
     pub cpu_task_queue: String,
     pub gpu_task_queue: String,
     pub temporal: TemporalTarget,
@@ -241,6 +242,7 @@ impl TestApp {
         let env = stack();
         let database_url = fresh_database().await?;
         let recordings = tempfile::tempdir()?;
+        let artifacts = tempfile::tempdir()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let cpu_task_queue = format!("test-cpu-{id}");
         let gpu_task_queue = format!("test-gpu-{id}");
@@ -260,6 +262,8 @@ impl TestApp {
             max_body_bytes: opts.max_body_bytes,
             cors_origins: vec![],
             temporal: temporal.clone(),
+            artifacts_dir: artifacts.path().to_path_buf(),
+            media_key: Some("test-media-key".into()),
         };
         let state = gt_api::build_state(&config).await?;
         let app = gt_api::router(state, &config);
@@ -279,6 +283,7 @@ impl TestApp {
             database_url,
             store,
             recordings,
+            artifacts,
             cpu_task_queue,
             gpu_task_queue,
             temporal,
@@ -293,9 +298,10 @@ impl TestApp {
 
     /// Starts a CPU worker (all workflows and CPU activities) on this app's queue.
     pub fn start_cpu_worker(&mut self) -> anyhow::Result<()> {
-        let (db, dir, queue) = (
+        let (db, dir, art, queue) = (
             self.database_url.clone(),
             self.recordings.path().to_path_buf(),
+            self.artifacts.path().to_path_buf(),
             self.cpu_task_queue.clone(),
         );
         self.workers.push(WorkerThread::spawn(
@@ -305,6 +311,9 @@ impl TestApp {
                     let deps = CpuDeps {
                         store: Arc::new(PgStore::new(pool)),
                         recordings: Arc::new(LocalDirStore::new(dir)),
+                        artifacts: Arc::new(LocalDirStore::new(art)),
+                        // The other core runs the test's own process and servers.
+                        analysis_threads: 2,
                     };
                     cpu_worker_options(&queue, &deps)
                 })

@@ -20,6 +20,9 @@ pub struct StreamIngestRequest {
     pub initial_prompt: String,
     #[serde(default)]
     pub initial_summary: String,
+    /// Silence/speech parameters for this ingestion (defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::media::AnalysisParams>,
 }
 
 /// Answer of the endpoints that start workflows.

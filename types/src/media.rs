@@ -5,6 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::records::Interval;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MediaInfo {
     pub format: FormatInfo,
@@ -87,4 +89,178 @@ pub struct StreamInfo {
     /// `title` tag, or `handler_name` (what MP4 files and OBS use to name tracks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+}
+
+/// Version of the media analysis; bumping it makes ingestion redo analyses stored by older code.
+pub const ANALYSIS_VERSION: &str = "speech-1";
+/// Version of the preview (thumbnails + HLS).
+pub const PREVIEW_VERSION: &str = "preview-1";
+
+/// How silence and speech are told apart (FFmpeg `silencedetect` parameters plus a margin).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnalysisParams {
+    /// Noise threshold in dBFS: quieter samples count as silence.
+    pub noise_db: f64,
+    /// Shortest pause, seconds, that counts as silence.
+    pub min_silence: f64,
+    /// Seconds of context kept on both sides of speech, so words are not clipped.
+    pub margin: f64,
+}
+
+impl Default for AnalysisParams {
+    fn default() -> Self {
+        Self {
+            noise_db: -50.0,
+            min_silence: 2.0,
+            margin: 0.25,
+        }
+    }
+}
+
+impl AnalysisParams {
+    /// Checks the ranges; the message names the parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(-120.0..=0.0).contains(&self.noise_db) {
+            return Err(format!(
+                "noise_db must be between -120 and 0 dB, got {}",
+                self.noise_db
+            ));
+        }
+        if !(0.01..=3600.0).contains(&self.min_silence) {
+            return Err(format!(
+                "min_silence must be between 0.01 and 3600 s, got {}",
+                self.min_silence
+            ));
+        }
+        if !(0.0..=10.0).contains(&self.margin) {
+            return Err(format!(
+                "margin must be between 0 and 10 s, got {}",
+                self.margin
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The speech map of a clip: where the streamer talks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SpeechMap {
+    pub version: String,
+    /// Audio track analysed (counting audio streams from 0).
+    pub track: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_title: Option<String>,
+    pub params: AnalysisParams,
+    /// Clip seconds of the first and one-past-last audio sample.
+    pub start: f64,
+    pub end: f64,
+    /// Silence as `silencedetect` reports it, clip seconds.
+    pub silence: Vec<Interval>,
+    /// Speech (the complement, padded by the margin), clip seconds.
+    pub speech: Vec<Interval>,
+    /// The clip's start in the stream when the map was made.
+    pub stream_offset: f64,
+    /// `speech` in stream seconds.
+    pub stream_speech: Vec<Interval>,
+    pub speech_seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<SpeechAudio>,
+}
+
+/// Thumbnails and the HLS preview of a clip.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Preview {
+    pub version: String,
+    /// Blob key of the clip's HLS playlist (empty for a file without video).
+    pub playlist: String,
+    pub segments: Vec<PreviewSegment>,
+    /// Blob keys of the thumbnails, in time order.
+    pub keyframes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreviewSegment {
+    pub key: String,
+    pub duration: f64,
+}
+
+/// Speech audio: the speech intervals of a clip's speech track at 16 kHz mono, concatenated
+/// (with short silent gaps between them), and the map back to clip time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SpeechAudio {
+    /// Blob key of the WAV file (16-bit mono).
+    pub key: String,
+    pub sample_rate: u32,
+    /// Seconds of audio in the file.
+    pub duration: f64,
+    /// Where each piece of the file comes from, in order.
+    pub segments: Vec<SpeechSegment>,
+}
+
+/// `[start, end)` of the clip (seconds) is at `offset` seconds in the speech audio.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SpeechSegment {
+    pub start: f64,
+    pub end: f64,
+    pub offset: f64,
+}
+
+impl SpeechAudio {
+    /// Clip time of speech-audio time `t`. A time inside a gap between segments maps to the
+    /// end of the segment before it (nothing was said in between).
+    pub fn to_clip_time(&self, t: f64) -> f64 {
+        let mut last = None;
+        for s in &self.segments {
+            if t < s.offset {
+                break;
+            }
+            last = Some(s);
+        }
+        match last {
+            Some(s) => (s.start + (t - s.offset)).min(s.end),
+            None => self.segments.first().map_or(t, |s| s.start),
+        }
+    }
+
+    /// Speech-audio time of clip time `t`, if `t` is inside a speech segment.
+    pub fn to_audio_time(&self, t: f64) -> Option<f64> {
+        self.segments
+            .iter()
+            .find(|s| t >= s.start && t < s.end)
+            .map(|s| s.offset + (t - s.start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speech_time_map_round_trips() {
+        let a = SpeechAudio {
+            key: "k".into(),
+            sample_rate: 16_000,
+            duration: 7.25,
+            segments: vec![
+                SpeechSegment {
+                    start: 2.0,
+                    end: 5.0,
+                    offset: 0.0,
+                },
+                SpeechSegment {
+                    start: 10.0,
+                    end: 14.0,
+                    offset: 3.25,
+                },
+            ],
+        };
+        for t in [2.0, 3.5, 4.999, 10.0, 12.25, 13.9] {
+            let o = a.to_audio_time(t).unwrap();
+            assert!((a.to_clip_time(o) - t).abs() < 1e-9, "{t}");
+        }
+        assert_eq!(a.to_audio_time(7.0), None);
+        // Inside the gap: the end of the segment before.
+        assert_eq!(a.to_clip_time(3.1), 5.0);
+        assert_eq!(a.to_clip_time(7.25), 14.0);
+    }
 }

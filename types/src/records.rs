@@ -38,6 +38,9 @@ pub struct Stream {
     pub stream_id: Option<String>,
     /// Set by ingestion.
     pub video_clip_count: Option<i64>,
+    /// Audio track (counting audio streams from 0) with the streamer's voice; overrides the
+    /// profile's `speechTrack`; without either, ingestion picks one.
+    pub speech_track: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -118,6 +121,8 @@ pub struct VideoClip {
     pub ingestion_version: Option<String>,
     /// Why ingestion could not use this file (corrupt, empty, not media), if it could not.
     pub error: Option<String>,
+    pub speech: Option<crate::media::SpeechMap>,
+    pub preview: Option<crate::media::Preview>,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
 }
@@ -318,6 +323,8 @@ pub struct Profile {
     pub summary_template: Option<String>,
     #[serde(rename = "twitchChatEnabled")]
     pub twitch_chat_enabled: Option<bool>,
+    #[serde(rename = "speechTrack")]
+    pub speech_track: Option<i64>,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
 }

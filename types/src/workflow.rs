@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::media::MediaInfo;
+use crate::media::{AnalysisParams, MediaInfo};
 use crate::records::{TaskStatus, TaskType};
 
 /// Input of `StreamIngest`.
@@ -16,6 +16,9 @@ pub struct StreamIngestInput {
     pub initial_prompt: String,
     #[serde(default)]
     pub initial_summary: String,
+    /// Silence/speech parameters; defaults when absent.
+    #[serde(default)]
+    pub analysis: Option<AnalysisParams>,
 }
 
 /// Result of `StreamIngest`.
@@ -25,6 +28,9 @@ pub struct StreamIngestOutput {
     pub clip_count: u32,
     /// Sum of the recorded clips' durations, seconds.
     pub duration: f64,
+    /// Seconds of speech found (after margins).
+    #[serde(default)]
+    pub speech_seconds: f64,
     /// Files ingestion could not use, with the reason.
     #[serde(default)]
     pub failures: Vec<ClipFailure>,
@@ -43,6 +49,12 @@ pub struct IngestProgress {
     pub clips_total: u32,
     pub clips_done: u32,
     pub clips_failed: u32,
+    /// Clips whose speech map is done.
+    #[serde(default)]
+    pub clips_analyzed: u32,
+    /// Clips whose thumbnails and HLS preview are done.
+    #[serde(default)]
+    pub clips_previewed: u32,
     /// 0–100.
     pub percent: f64,
     /// The activity (and clip) being worked on, if any.
@@ -53,12 +65,15 @@ pub struct IngestProgress {
 }
 
 impl IngestProgress {
-    /// Share of the clips handled (done or failed), 0–1.
-    pub fn fraction_done(&self) -> f64 {
-        if self.clips_total == 0 {
-            return 1.0;
-        }
-        f64::from(self.clips_done + self.clips_failed) / f64::from(self.clips_total)
+    /// Recomputes `percent`: probing counts for 10 %, speech maps for 30 %, previews for 60 %
+    /// (roughly their share of the work).
+    pub fn update_percent(&mut self) {
+        let total = f64::from(self.clips_total.max(1));
+        let probed = f64::from(self.clips_done + self.clips_failed) / total;
+        let usable = f64::from(self.clips_done.max(1));
+        let analyzed = f64::from(self.clips_analyzed) / usable;
+        let previewed = f64::from(self.clips_previewed) / usable;
+        self.percent = (10.0 * probed + 30.0 * analyzed + 60.0 * previewed).clamp(0.0, 100.0);
     }
 }
 
@@ -70,6 +85,7 @@ pub enum IngestStage {
     Listing,
     Probing,
     Recording,
+    Analyzing,
     Completed,
     Failed,
     Cancelled,
@@ -90,6 +106,9 @@ pub struct StreamRef {
 pub struct StreamMedia {
     pub prefix: String,
     pub objects: Vec<MediaObject>,
+    /// The stream's (or else the profile's) speech track setting.
+    #[serde(default)]
+    pub speech_track: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -130,6 +149,53 @@ pub struct FinalizeClips {
 pub struct FinalizedClips {
     pub clip_count: u32,
     pub duration: f64,
+    /// Start time in the stream of each usable clip, in stream order.
+    #[serde(default)]
+    pub clips: Vec<ClipStart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClipStart {
+    pub key: String,
+    pub start_time: f64,
+    #[serde(default)]
+    pub duration: f64,
+}
+
+/// Input of `media.analyze_speech`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnalyzeClip {
+    pub user_id: String,
+    pub stream_id: String,
+    pub key: String,
+    pub start_time: f64,
+    /// Explicit speech track; `None` lets the activity choose.
+    #[serde(default)]
+    pub speech_track: Option<u32>,
+    #[serde(default)]
+    pub params: AnalysisParams,
+}
+
+/// Output of `media.analyze_speech` (the full map is stored on the clip).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnalyzedClip {
+    pub key: String,
+    pub track: u32,
+    pub silences: u32,
+    pub speech_seconds: f64,
+    /// Blob key of the speech audio.
+    pub audio_key: String,
+    /// True when a stored analysis at the current version was reused.
+    pub cached: bool,
+}
+
+/// Output of `media.make_preview`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreviewedClip {
+    pub key: String,
+    pub keyframes: u32,
+    pub segments: u32,
+    pub cached: bool,
 }
 
 /// Input of `update_task`: an upsert of a task record.

@@ -5,7 +5,8 @@
 #![allow(unused_variables)]
 
 use gt_types::workflow::{
-    ClipRef, FinalizeClips, FinalizedClips, ProbedClip, StreamMedia, StreamRef, TaskUpdate,
+    AnalyzeClip, AnalyzedClip, ClipRef, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
+    StreamMedia, StreamRef, TaskUpdate,
 };
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
@@ -36,6 +37,25 @@ impl IngestActivities {
     }
 }
 
+/// Media analysis of one clip (CPU; decodes in parallel chunks).
+pub struct MediaActivities;
+
+#[activity_definitions]
+impl MediaActivities {
+    /// Speech map (silencedetect semantics, margins) of the clip's speech track and the 16 kHz
+    /// speech audio with its time map. Non-retryable for audio-less, corrupt or truncated files.
+    #[activity(name = "media.analyze_speech")]
+    pub fn analyze_speech(input: AnalyzeClip) -> Result<AnalyzedClip, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Thumbnails at keyframes and the 480p HLS preview.
+    #[activity(name = "media.make_preview")]
+    pub fn make_preview(input: ClipRef) -> Result<PreviewedClip, ActivityError> {
+        unimplemented!()
+    }
+}
+
 /// Bookkeeping shared by every workflow.
 pub struct TaskActivities;
 
@@ -49,6 +69,7 @@ impl TaskActivities {
 }
 
 pub use ingest_activities::{FinalizeStreamClips, ListStreamMedia, ProbeClip};
+pub use media_activities::{AnalyzeSpeech, MakePreview};
 pub use task_activities::UpdateTask;
 
 /// Application failure type names shared by activities and retry policies.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use gt_types::records::{TaskStatus, TaskType};
 use gt_types::workflow::{
-    ClipFailure, ClipRef, FinalizeClips, IngestProgress, IngestStage, StreamIngestInput,
-    StreamIngestOutput, StreamRef, TaskUpdate,
+    AnalyzeClip, ClipFailure, ClipRef, ClipStart, FinalizeClips, IngestProgress, IngestStage,
+    StreamIngestInput, StreamIngestOutput, StreamRef, TaskUpdate,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::common::error::ApplicationFailure;
@@ -19,12 +19,18 @@ use temporalio_workflow::{
     WorkflowResult,
 };
 
-use crate::contracts::{IngestActivities, TaskActivities, failure};
+use crate::contracts::{IngestActivities, MediaActivities, TaskActivities, failure};
 use crate::failure_message;
 
 /// Files probed at once. Probing is I/O-light but decoding-heavy work follows per clip; a small
 /// bound keeps one stream from monopolising the CPU workers.
 pub const MAX_PARALLEL_PROBES: usize = 4;
+
+/// Clips analysed at once. Each analysis already decodes in parallel chunks on every core.
+pub const MAX_PARALLEL_ANALYSES: usize = 2;
+
+/// Added the speech map and preview stage after clip finalisation.
+pub const PATCH_MEDIA_ANALYSIS: &str = "media-analysis-v1";
 
 /// Retries for activities that only fail on infrastructure hiccups; bad input is never retried.
 fn retry(max_attempts: u32) -> RetryPolicy {
@@ -54,6 +60,27 @@ fn probe_options() -> ActivityOptions {
     // The end-of-data check reads the tail of the file; a file without a declared duration is
     // read whole, which for a multi-GB OBS segment takes a while on a slow disk.
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(retry(3))
+        .build()
+}
+
+/// Time allowed for work proportional to a clip's length: `base` plus `per_second` of media.
+fn scaled(base: u64, per_second: f64, clip: &ClipStart) -> Duration {
+    Duration::from_secs(base + (per_second * clip.duration.max(0.0)) as u64)
+}
+
+fn analysis_options(clip: &ClipStart) -> ActivityOptions {
+    // Decoding audio runs at hundreds of times real time; leave room for a slow, busy disk.
+    ActivityOptions::with_start_to_close_timeout(scaled(300, 0.5, clip))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(retry(3))
+        .build()
+}
+
+fn preview_options(clip: &ClipStart) -> ActivityOptions {
+    // A 480p H.264 encode runs around real time on two busy cores.
+    ActivityOptions::with_start_to_close_timeout(scaled(600, 5.0, clip))
         .heartbeat_timeout(Duration::from_secs(60))
         .retry_policy(retry(3))
         .build()
@@ -191,7 +218,7 @@ impl StreamIngest {
                     }
                 }
             }
-            ctx.state_mut(|s| s.progress.percent = s.progress.fraction_done() * 90.0);
+            ctx.state_mut(|s| s.progress.update_percent());
             check_cancel(ctx)?;
         }
 
@@ -209,12 +236,112 @@ impl StreamIngest {
             )
             .await
             .map_err(|e| Stop::Failed(failure_message(&e)))?;
+        check_cancel(ctx)?;
+
+        let mut speech_seconds = 0.0;
+        if ctx.patched(PATCH_MEDIA_ANALYSIS) {
+            let analysed = Self::analyse(ctx, input, &finalized.clips, media.speech_track).await?;
+            speech_seconds = analysed.0;
+            failures.extend(analysed.1);
+        }
         ctx.state_mut(|s| s.progress.percent = 100.0);
         Ok(StreamIngestOutput {
             clip_count: finalized.clip_count,
             duration: finalized.duration,
+            speech_seconds,
             failures,
         })
+    }
+
+    /// Speech maps for every clip, then previews; a clip that fails is recorded and skipped.
+    /// Returns the seconds of speech found and the failures.
+    async fn analyse(
+        ctx: &mut WorkflowContext<Self>,
+        input: &StreamIngestInput,
+        clips: &[ClipStart],
+        speech_track: Option<u32>,
+    ) -> Result<(f64, Vec<ClipFailure>), Stop> {
+        let params = input.analysis.unwrap_or_default();
+        let mut failures = Vec::new();
+        let mut speech_seconds = 0.0;
+        set_stage(ctx, IngestStage::Analyzing, None);
+        for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
+            ctx.state_mut(|s| {
+                s.progress.current = Some(format!(
+                    "speech map of {}",
+                    chunk
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            });
+            let jobs = chunk.iter().map(|clip| {
+                ctx.execute_activity(
+                    MediaActivities::analyze_speech,
+                    AnalyzeClip {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        key: clip.key.clone(),
+                        start_time: clip.start_time,
+                        speech_track,
+                        params,
+                    },
+                    analysis_options(clip),
+                )
+            });
+            for (clip, result) in chunk.iter().zip(join_all(jobs).await) {
+                match result {
+                    Ok(a) => speech_seconds += a.speech_seconds,
+                    Err(e) => failures.push(ClipFailure {
+                        key: clip.key.clone(),
+                        reason: failure_message(&e),
+                    }),
+                }
+                ctx.state_mut(|s| {
+                    s.progress.clips_analyzed += 1;
+                    s.progress.update_percent();
+                });
+            }
+            check_cancel(ctx)?;
+        }
+        for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
+            ctx.state_mut(|s| {
+                s.progress.current = Some(format!(
+                    "preview of {}",
+                    chunk
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            });
+            let jobs = chunk.iter().map(|clip| {
+                ctx.execute_activity(
+                    MediaActivities::make_preview,
+                    ClipRef {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        key: clip.key.clone(),
+                    },
+                    preview_options(clip),
+                )
+            });
+            for (clip, result) in chunk.iter().zip(join_all(jobs).await) {
+                if let Err(e) = result {
+                    failures.push(ClipFailure {
+                        key: clip.key.clone(),
+                        reason: format!("preview: {}", failure_message(&e)),
+                    });
+                }
+                ctx.state_mut(|s| {
+                    s.progress.clips_previewed += 1;
+                    s.progress.update_percent();
+                });
+            }
+            check_cancel(ctx)?;
+        }
+        Ok((speech_seconds, failures))
     }
 
     #[query]

@@ -1,6 +1,10 @@
 //! Media work with FFmpeg's libraries, in-process.
 
+pub mod audio;
 pub mod probe;
+pub mod silence;
+pub mod speech;
+pub mod video;
 
 use std::sync::Once;
 
@@ -19,6 +23,10 @@ pub enum MediaError {
     Corrupt(String, String),
     #[error("{0}: truncated: the header says {1:.3} s but the data ends at {2:.3} s")]
     Truncated(String, f64, f64),
+    #[error("{0}: has no audio track")]
+    NoAudio(String),
+    #[error("{0}: has {1} audio track(s); track {2} (counting from 0) was asked for")]
+    NoSuchTrack(String, usize, usize),
 }
 
 /// Registers FFmpeg's formats once and keeps its own logging quiet (errors reach us as values).

@@ -1,4 +1,5 @@
 pub mod health;
+pub mod media;
 pub mod openapi;
 pub mod records;
 pub mod stream;

@@ -50,6 +50,10 @@ async fn start_ingest(
     if req.stream_id.trim().is_empty() {
         return Err(ApiError::BadRequest("streamId must not be empty".into()));
     }
+    if let Some(p) = &req.analysis {
+        p.validate()
+            .map_err(|e| ApiError::BadRequest(format!("invalid analysis parameters: {e}")))?;
+    }
     let stream = owned_stream(&state, &user, &req.stream_id).await?;
     let has_prefix = stream
         .get("prefix")
@@ -68,6 +72,7 @@ async fn start_ingest(
             stream_id: req.stream_id,
             initial_prompt: req.initial_prompt,
             initial_summary: req.initial_summary,
+            analysis: req.analysis,
         })
         .await?;
     let code = if started.started {

@@ -1,6 +1,9 @@
 //! End-to-end tests: one binary (one link) with a module per area. Run with `./gt test`.
 
+mod analysis;
 mod auth;
 mod health;
 mod ingest;
+mod media;
 mod records;
+mod replay;

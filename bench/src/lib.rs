@@ -1,0 +1,89 @@
+//! Shared pieces of the benchmarks: cached fixtures, timing, and the result line.
+//!
+//! Conventions (BENCHMARKS.md): each benchmark runs our code and the anchor tool side by side on
+//! the same input, alternating, at least five times each, and ends with one line
+//! `NAME ratio=X` where X is our throughput divided by the anchor's (higher is better).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Where generated benchmark inputs are kept between runs.
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("GT_BENCH_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/glowing-telegram/bench"))
+        })
+        .unwrap_or_else(|| PathBuf::from("/tmp/gt-bench"));
+    std::fs::create_dir_all(&base).expect("creating the benchmark cache");
+    base
+}
+
+pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed: {}",
+            cmd.get_program(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+pub fn ffmpeg() -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]);
+    c
+}
+
+/// Median of a list of durations.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Times `f`, returning its duration and value.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
+    let t = Instant::now();
+    let v = f();
+    (t.elapsed(), v)
+}
+
+/// Runs each named job `runs` times, interleaved (a, b, c, a, b, c, ...), after one warm-up
+/// round; returns the median per job.
+pub fn alternate(
+    runs: usize,
+    jobs: &mut [(&str, &mut dyn FnMut() -> anyhow::Result<()>)],
+) -> anyhow::Result<Vec<Duration>> {
+    for (name, job) in jobs.iter_mut() {
+        eprintln!("  warm-up: {name}");
+        job()?;
+    }
+    let mut times = vec![Vec::new(); jobs.len()];
+    for round in 0..runs {
+        for (i, (name, job)) in jobs.iter_mut().enumerate() {
+            let (d, r) = timed(&mut *job);
+            r?;
+            eprintln!(
+                "  run {}/{runs} {name}: {:.3} s",
+                round + 1,
+                d.as_secs_f64()
+            );
+            times[i].push(d);
+        }
+    }
+    Ok(times.into_iter().map(median).collect())
+}
+
+/// Whether `path` exists and is not empty.
+pub fn present(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+}

@@ -1,0 +1,37 @@
+//! Recorded histories of earlier versions of the workflows replay against the current code:
+//! a change that would break running (or queried) executions fails here, not in production.
+//! Record new ones with `gt history <workflow-id> -o tests/histories/<name>.json`.
+
+use gt_workflows::StreamIngest;
+use temporalio_client::WorkflowHistory;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+const HISTORIES: &[(&str, &[u8])] = &[
+    (
+        // List, probe, finalize (before the media-analysis patch).
+        "stream_ingest_v1_probe_only",
+        include_bytes!("../../histories/stream_ingest_v1_probe_only.json"),
+    ),
+    (
+        // Plus speech maps and previews of the two sample clips.
+        "stream_ingest_v2_media",
+        include_bytes!("../../histories/stream_ingest_v2_media.json"),
+    ),
+];
+
+#[tokio::test]
+async fn recorded_histories_replay_against_the_current_workflows() {
+    for (name, json) in HISTORIES {
+        let replayer = WorkflowReplayer::new(
+            WorkflowReplayerOptions::new()
+                .register_workflow::<StreamIngest>()
+                .unwrap()
+                .build(),
+        )
+        .unwrap();
+        let history = WorkflowHistory::from_json(json).unwrap();
+        if let Err(e) = replayer.replay_workflow(history).await {
+            panic!("{name} no longer replays: {e:?}");
+        }
+    }
+}
