@@ -83,6 +83,10 @@ pub struct StreamInfo {
     /// Frame rate as a fraction, e.g. `60/1` or `30000/1001`, for frame-exact cut lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<String>,
+    /// Typical seconds between keyframes, estimated from the start of the file (how finely a
+    /// stream copy can cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_interval: Option<f64>,
     // tags
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,

@@ -122,6 +122,15 @@ pub fn probe(path: &Path, name: &str) -> Result<MediaInfo, MediaError> {
     let format_name = ictx.format().name().to_string();
     let bit_rate = (ictx.bit_rate() > 0).then_some(ictx.bit_rate() as u64);
 
+    if let Some(v) = streams
+        .iter()
+        .position(|s| s.codec_type == CodecType::Video)
+    {
+        let index = streams[v].index;
+        streams[v].keyframe_interval = keyframe_interval(&mut ictx, index);
+        // Back to the start for the end-of-data check.
+        let _ = ictx.seek(0, ..0);
+    }
     let data_end = data_end(&mut ictx, declared, start_time, name)?;
     let duration = match (declared, data_end) {
         // The header promises more than the file holds: cut short while it was written or copied.
@@ -147,6 +156,41 @@ pub fn probe(path: &Path, name: &str) -> Result<MediaInfo, MediaError> {
         },
         streams,
     })
+}
+
+/// Median gap between the first keyframes of stream `index` (reading at most ~2 minutes or 2000
+/// packets from the current position).
+fn keyframe_interval(ictx: &mut ffmpeg::format::context::Input, index: usize) -> Option<f64> {
+    let tb = f64::from(ictx.stream(index)?.time_base());
+    let mut keys: Vec<f64> = Vec::new();
+    let mut packets = 0;
+    for (stream, packet) in ictx.packets() {
+        packets += 1;
+        if packets > 2000 || keys.len() >= 9 {
+            break;
+        }
+        if stream.index() != index || !packet.is_key() {
+            continue;
+        }
+        if let Some(ts) = packet.pts().or(packet.dts()) {
+            let t = ts as f64 * tb;
+            if keys.last().is_some_and(|&l| t - l > 120.0) {
+                break;
+            }
+            keys.push(t);
+        }
+    }
+    keys.sort_by(f64::total_cmp);
+    let mut gaps: Vec<f64> = keys
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0.0)
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_by(f64::total_cmp);
+    Some((gaps[gaps.len() / 2] * 1000.0).round() / 1000.0)
 }
 
 /// Where the data really ends (seconds since the container's start), read from the packets at

@@ -145,6 +145,8 @@ async fn ingest_probes_every_clip_and_records_start_times() {
     assert_eq!(mkv["streams"][0]["codec_name"], "h264");
     assert_eq!(mkv["streams"][0]["width"], 160);
     assert_eq!(mkv["streams"][0]["frame_rate"], "15/1");
+    // media_gen encodes with a keyframe every 2 × fps frames.
+    assert_eq!(mkv["streams"][0]["keyframe_interval"], 2.0);
     assert_eq!(mkv["streams"][1]["title"], "Game");
     assert_eq!(mkv["streams"][2]["title"], "Mic");
     assert_eq!(mkv["streams"][2]["sample_rate"], 48000);
