@@ -1,56 +1,428 @@
-//! Activities of the GPU worker pool.
+//! The GPU pool's activity: transcription of a clip's speech audio.
+//!
+//! The speech audio is cut into chunks at speech-segment boundaries (no word is split). Chunks
+//! are decoded in `lanes` (contiguous runs of chunks decoded side by side, each prompted by the
+//! text before it in its lane: on CPUs several one-thread lanes beat one many-thread decode).
+//! After each chunk the transcript so far is written to the artifacts store and the number of
+//! finished chunks is heartbeated; a retried attempt reads that number from its heartbeat
+//! details and continues from the stored partial transcript. Whisper times (seconds in the
+//! chunk) go through the speech audio's time map to clip time; rows get stream time too.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use gt_types::workflow::ModelInfo;
+use gt_store::{BlobStore, PipelineStore, user_segment};
+use gt_types::media::SpeechAudio;
+use gt_types::transcript::{
+    TRANSCRIPTION_VERSION, Transcript, TranscriptSegment, fingerprint, tail_of,
+};
+use gt_types::workflow::{TranscribeClip, TranscribedClip};
+use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::invalid_input;
+use crate::media::speech::read_wav;
+use crate::transcribe::{Decoded, Transcriber};
+use crate::{invalid_input, store_error};
+
+/// Characters of context handed from one chunk (or clip) to the next.
+pub const PROMPT_CHARS: usize = 200;
 
 pub struct GpuActivitiesImpl {
-    pub model_path: PathBuf,
-    pub backend: &'static str,
+    pub store: Arc<dyn PipelineStore>,
+    pub artifacts: Arc<dyn BlobStore>,
+    pub transcriber: Arc<Transcriber>,
+    /// Target seconds of speech audio per chunk (the resume granularity).
+    pub chunk_s: f64,
+    /// Chunks decoded at once.
+    pub lanes: usize,
+    /// Threads per lane.
+    pub threads_per_lane: usize,
 }
 
-/// ggml model files start with the magic 0x67676d6c ("ggml" read as a little-endian u32).
-const GGML_MAGIC: [u8; 4] = [0x6c, 0x6d, 0x67, 0x67];
+/// `[start, end)` seconds of the speech audio.
+pub type Chunk = (f64, f64);
 
-/// Checks that `path` is a ggml model file, with a message naming the path if not.
-pub fn check_model_file(path: &std::path::Path) -> Result<u64, String> {
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| format!("Whisper model {}: cannot open: {e}", path.display()))?;
-    let mut magic = [0u8; 4];
-    f.read_exact(&mut magic).map_err(|_| {
-        format!(
-            "Whisper model {}: file too short to be a model",
-            path.display()
-        )
-    })?;
-    if magic != GGML_MAGIC {
-        return Err(format!(
-            "Whisper model {}: not a ggml model file (bad magic)",
-            path.display()
-        ));
+/// Splits the speech audio into chunks of about `target` seconds at segment boundaries.
+pub fn plan_chunks(audio: &SpeechAudio, target: f64) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut current: Option<Chunk> = None;
+    for s in &audio.segments {
+        let (a, b) = (s.offset, s.offset + (s.end - s.start));
+        current = match current {
+            Some((start, end)) if end - start < target => Some((start, b)),
+            Some(done) => {
+                chunks.push(done);
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
     }
-    Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+    chunks.extend(current);
+    chunks
+}
+
+/// What survives an attempt: the finished chunks and their segments (clip time).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Partial {
+    /// Fingerprint of the speech audio being transcribed.
+    source: String,
+    /// Model and transcription version that produced the chunks: another model starts over.
+    #[serde(default)]
+    model: String,
+    chunks_done: u32,
+    language: String,
+    chunks: BTreeMap<u32, Vec<TranscriptSegment>>,
+}
+
+impl Partial {
+    /// The text of chunk `i`, if it is done.
+    fn text_of(&self, i: u32) -> Option<String> {
+        self.chunks.get(&i).map(|segs| {
+            segs.iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+}
+
+/// What the lanes decode: chunks of `pcm` (16 kHz mono) and how.
+pub struct LaneJob<'a> {
+    pub transcriber: &'a Transcriber,
+    pub pcm: &'a [f32],
+    pub chunks: &'a [Chunk],
+    pub language: Option<&'a str>,
+    pub threads_per_lane: usize,
+    /// Set to stop every lane early (also mid-chunk).
+    pub abort: Arc<AtomicBool>,
+}
+
+/// Decodes each run of chunks on its own thread, all runs side by side; within a run each
+/// chunk is prompted with the tail of the one before (the run's first with the prompt given).
+/// `on_done` gets every chunk's result as soon as it is ready; a lane stops at its first error.
+pub fn run_lanes(
+    job: &LaneJob<'_>,
+    runs: Vec<(Vec<u32>, String)>,
+    on_done: &(dyn Fn(u32, Result<Decoded, String>) + Sync),
+) {
+    std::thread::scope(|scope| {
+        for (run, first_prompt) in runs {
+            scope.spawn(move || {
+                let mut prompt = first_prompt;
+                for i in run {
+                    if job.abort.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let (a, b) = job.chunks[i as usize];
+                    let lo = ((a * 16_000.0).round() as usize).min(job.pcm.len());
+                    let hi = ((b * 16_000.0).round() as usize).min(job.pcm.len());
+                    let out = job.transcriber.transcribe(
+                        &job.pcm[lo..hi],
+                        &prompt,
+                        job.language,
+                        job.threads_per_lane,
+                        |_| {},
+                        Some(job.abort.clone()),
+                    );
+                    if let Ok(d) = &out {
+                        let text: Vec<&str> = d.segments.iter().map(|s| s.text.as_str()).collect();
+                        if !text.is_empty() {
+                            prompt = tail_of(&text.join(" "), PROMPT_CHARS);
+                        }
+                    }
+                    let failed = out.is_err();
+                    on_done(i, out);
+                    if failed {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Splits `todo` into at most `lanes` contiguous runs of about equal length.
+pub fn lane_runs(todo: &[u32], lanes: usize) -> Vec<Vec<u32>> {
+    if todo.is_empty() {
+        return Vec::new();
+    }
+    let lanes = lanes.clamp(1, todo.len());
+    let per = todo.len().div_ceil(lanes);
+    todo.chunks(per).map(<[u32]>::to_vec).collect()
+}
+
+fn partial_key(user_id: &str, clip_key: &str) -> String {
+    format!(
+        "{}/transcripts/{clip_key}.partial.json",
+        user_segment(user_id)
+    )
+}
+
+fn model_name(t: &Transcriber) -> String {
+    t.model_path()
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Moves a segment decoded from a chunk starting at `chunk_start` (speech-audio seconds) to
+/// clip time.
+fn to_clip_time(
+    mut seg: TranscriptSegment,
+    audio: &SpeechAudio,
+    chunk_start: f64,
+) -> TranscriptSegment {
+    let map = |t: f64| audio.to_clip_time(chunk_start + t);
+    seg.start = map(seg.start);
+    seg.end = map(seg.end).max(seg.start);
+    for w in &mut seg.words {
+        w.start = map(w.start);
+        w.end = map(w.end).max(w.start);
+    }
+    seg
 }
 
 #[activities]
 impl GpuActivitiesImpl {
-    #[activity(definition = gt_workflows::contracts::ModelInfoActivity)]
-    pub async fn model_info(
+    #[activity(definition = gt_workflows::contracts::TranscribeClipActivity)]
+    pub async fn transcribe_clip(
         self: Arc<Self>,
-        _ctx: ActivityContext,
-        _input: (),
-    ) -> Result<ModelInfo, ActivityError> {
-        let bytes = check_model_file(&self.model_path).map_err(invalid_input)?;
-        Ok(ModelInfo {
-            path: self.model_path.display().to_string(),
-            bytes,
-            backend: self.backend.to_string(),
+        ctx: ActivityContext,
+        input: TranscribeClip,
+    ) -> Result<TranscribedClip, ActivityError> {
+        let clip = self
+            .store
+            .get_clip(&input.user_id, &input.key)
+            .await
+            .map_err(store_error)?;
+        let audio = clip
+            .speech
+            .as_ref()
+            .and_then(|s| s.audio.clone())
+            .ok_or_else(|| {
+                invalid_input(format!(
+                    "{}: no speech audio to transcribe (the clip has not been analysed)",
+                    input.key
+                ))
+            })?;
+        let source = fingerprint(&audio);
+        // Already transcribed at this version from this speech audio: keep it.
+        if let Some(existing) = clip
+            .transcription
+            .as_ref()
+            .and_then(|t| serde_json::from_value::<Transcript>(t.clone()).ok())
+            && existing.version == TRANSCRIPTION_VERSION
+            && existing.model == model_name(&self.transcriber)
+            && existing.source == source
+        {
+            return Ok(TranscribedClip {
+                key: input.key,
+                language: existing.language.clone(),
+                segments: existing.segments.len() as u32,
+                words: existing.segments.iter().map(|s| s.words.len() as u32).sum(),
+                audio_seconds: audio.duration,
+                tail: existing.tail(PROMPT_CHARS),
+                chunks: 0,
+                resumed_from_chunk: 0,
+                cached: true,
+            });
+        }
+
+        // The model first: a missing or broken model is this worker's problem, said plainly.
+        let transcriber = self.transcriber.clone();
+        tokio::task::spawn_blocking(move || transcriber.model().map(drop))
+            .await
+            .map_err(|e| ActivityError::from(anyhow::anyhow!(e)))?
+            .map_err(invalid_input)?;
+
+        let chunks = plan_chunks(&audio, self.chunk_s);
+        let partial_key = partial_key(&input.user_id, &input.key);
+        // A retry continues where the last attempt left off. Chunks are made durable before
+        // they are heartbeated, so the partial is at least as far as the last heartbeat (which
+        // may not have reached the server when the worker died); it is trusted when it is for
+        // the same speech audio and model.
+        let heartbeated: u32 = ctx
+            .heartbeat_details()
+            .deserialize::<u32>()
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let model_tag = format!("{}@{TRANSCRIPTION_VERSION}", model_name(&self.transcriber));
+        let mut partial = Partial {
+            source: source.clone(),
+            model: model_tag.clone(),
+            ..Default::default()
+        };
+        if let Ok(bytes) = self.artifacts.get_bytes(&partial_key).await
+            && let Ok(p) = serde_json::from_slice::<Partial>(&bytes)
+            && p.source == source
+            && p.model == model_tag
+        {
+            if p.chunks_done < heartbeated {
+                tracing::warn!(key = %input.key, heartbeated, durable = p.chunks_done, "partial transcript is behind the heartbeat");
+            }
+            partial = p;
+        }
+        let done_at_start = partial.chunks_done;
+
+        let pcm: Arc<Vec<f32>> = if chunks.is_empty() {
+            Arc::new(Vec::new())
+        } else {
+            let bytes = self
+                .artifacts
+                .get_bytes(&audio.key)
+                .await
+                .map_err(store_error)?;
+            let (rate, samples) = read_wav(&bytes).ok_or_else(|| {
+                invalid_input(format!(
+                    "{}: speech audio {} is not a 16-bit mono WAV",
+                    input.key, audio.key
+                ))
+            })?;
+            if rate != 16_000 {
+                return Err(invalid_input(format!(
+                    "{}: speech audio is {rate} Hz, Whisper needs 16 kHz",
+                    input.key
+                )));
+            }
+            Arc::new(
+                samples
+                    .into_iter()
+                    .map(|s| f32::from(s) / 32768.0)
+                    .collect(),
+            )
+        };
+
+        // Decode the missing chunks in lanes; results come back here to be made durable.
+        let todo: Vec<u32> = (0..chunks.len() as u32)
+            .filter(|i| !partial.chunks.contains_key(i))
+            .collect();
+        let abort = Arc::new(AtomicBool::new(false));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, Result<Decoded, String>)>();
+        // Context for each lane's first chunk: the chunk before it if done, else the clip's.
+        let runs: Vec<(Vec<u32>, String)> = lane_runs(&todo, self.lanes)
+            .into_iter()
+            .map(|run| {
+                let prompt = run[0]
+                    .checked_sub(1)
+                    .and_then(|p| partial.text_of(p))
+                    .map(|t| tail_of(&t, PROMPT_CHARS))
+                    .unwrap_or_else(|| input.initial_prompt.clone());
+                (run, prompt)
+            })
+            .collect();
+        {
+            let (t, samples, lang, abort, chunks, threads) = (
+                self.transcriber.clone(),
+                pcm.clone(),
+                input.language.clone(),
+                abort.clone(),
+                chunks.clone(),
+                self.threads_per_lane,
+            );
+            tokio::task::spawn_blocking(move || {
+                let job = LaneJob {
+                    transcriber: &t,
+                    pcm: &samples,
+                    chunks: &chunks,
+                    language: lang.as_deref(),
+                    threads_per_lane: threads,
+                    abort,
+                };
+                run_lanes(&job, runs, &|i, out| {
+                    let _ = tx.send((i, out));
+                });
+            });
+        }
+        let every = Duration::from_secs(5);
+        // No heartbeat before the first tick: the first one sent goes out at once and later
+        // ones are throttled, so the first should carry progress, not "0 chunks done".
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some((i, out)) = msg else { break };
+                    let decoded = out.map_err(|e| {
+                        abort.store(true, Ordering::Relaxed);
+                        if e.contains("Whisper model") { invalid_input(e) } else { ActivityError::from(anyhow::anyhow!(e)) }
+                    })?;
+                    if partial.language.is_empty() {
+                        partial.language = decoded.language;
+                    }
+                    let (a, _) = chunks[i as usize];
+                    partial.chunks.insert(i, decoded.segments.into_iter().map(|s| to_clip_time(s, &audio, a)).collect());
+                    partial.chunks_done = partial.chunks.len() as u32;
+                    // Durable first, then announced: a heartbeat never counts past the partial.
+                    let bytes = serde_json::to_vec(&partial).map_err(|e| ActivityError::from(anyhow::anyhow!(e)))?;
+                    if let Err(e) = self.artifacts.put_bytes(&partial_key, bytes).await {
+                        abort.store(true, Ordering::Relaxed);
+                        return Err(store_error(e));
+                    }
+                    let _ = ctx.record_heartbeat(partial.chunks_done).await;
+                }
+                _ = tick.tick() => {
+                    if ctx.is_cancelled() {
+                        abort.store(true, Ordering::Relaxed);
+                        return Err(ActivityError::cancelled());
+                    }
+                    let _ = ctx.record_heartbeat(partial.chunks_done).await;
+                }
+            }
+        }
+        if partial.chunks.len() != chunks.len() {
+            return Err(ActivityError::from(anyhow::anyhow!(
+                "{}: {} of {} chunks transcribed",
+                input.key,
+                partial.chunks.len(),
+                chunks.len()
+            )));
+        }
+        let segments: Vec<TranscriptSegment> = partial.chunks.into_values().flatten().collect();
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let transcript = Transcript {
+            language: if partial.language.is_empty() {
+                input.language.clone().unwrap_or_default()
+            } else {
+                partial.language.clone()
+            },
+            text,
+            segments,
+            version: TRANSCRIPTION_VERSION.into(),
+            model: model_name(&self.transcriber),
+            source,
+        };
+        self.store
+            .save_transcript(
+                &input.user_id,
+                &input.stream_id,
+                &input.key,
+                input.start_time,
+                &transcript,
+            )
+            .await
+            .map_err(store_error)?;
+        let _ = self.artifacts.delete_prefix(&partial_key).await;
+        Ok(TranscribedClip {
+            key: input.key,
+            language: transcript.language.clone(),
+            segments: transcript.segments.len() as u32,
+            words: transcript
+                .segments
+                .iter()
+                .map(|s| s.words.len() as u32)
+                .sum(),
+            audio_seconds: audio.duration,
+            tail: transcript.tail(PROMPT_CHARS),
+            chunks: chunks.len() as u32,
+            resumed_from_chunk: done_at_start,
+            cached: false,
         })
     }
 }
@@ -58,17 +430,64 @@ impl GpuActivitiesImpl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gt_types::media::SpeechSegment;
+
+    fn audio(lengths: &[f64]) -> SpeechAudio {
+        let mut offset = 0.0;
+        let mut clip_t = 10.0;
+        let segments = lengths
+            .iter()
+            .map(|&l| {
+                let s = SpeechSegment {
+                    start: clip_t,
+                    end: clip_t + l,
+                    offset,
+                };
+                offset += l + 0.25;
+                clip_t += l + 5.0;
+                s
+            })
+            .collect();
+        SpeechAudio {
+            key: "k".into(),
+            sample_rate: 16_000,
+            duration: offset,
+            segments,
+        }
+    }
 
     #[test]
-    fn model_file_checks_name_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.bin");
-        assert!(check_model_file(&missing).unwrap_err().contains("nope.bin"));
-        let bad = dir.path().join("bad.bin");
-        std::fs::write(&bad, b"not a model").unwrap();
-        assert!(check_model_file(&bad).unwrap_err().contains("bad magic"));
-        let good = dir.path().join("good.bin");
-        std::fs::write(&good, [0x6c, 0x6d, 0x67, 0x67, 1, 2]).unwrap();
-        assert_eq!(check_model_file(&good).unwrap(), 6);
+    fn chunks_follow_segment_boundaries() {
+        let a = audio(&[10.0, 10.0, 10.0, 50.0, 5.0]);
+        let c = plan_chunks(&a, 25.0);
+        assert_eq!(c, vec![(0.0, 30.5), (30.75, 80.75), (81.0, 86.0)]);
+        assert!(plan_chunks(&audio(&[]), 25.0).is_empty());
+        assert_eq!(plan_chunks(&a, 1000.0).len(), 1);
+    }
+
+    #[test]
+    fn lanes_take_contiguous_runs() {
+        assert_eq!(
+            lane_runs(&[0, 1, 2, 3, 4], 2),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        assert_eq!(lane_runs(&[2, 5], 4), vec![vec![2], vec![5]]);
+        assert_eq!(lane_runs(&[7], 1), vec![vec![7]]);
+        assert!(lane_runs(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn segments_move_to_clip_time() {
+        let a = audio(&[10.0, 10.0]); // clip 10–20 at 0, clip 25–35 at 10.25
+        let seg = TranscriptSegment {
+            start: 0.5,
+            end: 2.0,
+            text: "x".into(),
+            ..Default::default()
+        };
+        // A chunk starting at the second segment.
+        let moved = to_clip_time(seg, &a, 10.25);
+        assert!((moved.start - 25.5).abs() < 1e-9);
+        assert!((moved.end - 27.0).abs() < 1e-9);
     }
 }

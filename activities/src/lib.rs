@@ -3,10 +3,13 @@
 //! input fails non-retryably with a message naming the file or record and the reason.
 
 pub mod analysis;
+#[cfg(feature = "whisper")]
 pub mod gpu;
 pub mod ingest;
 pub mod media;
 pub mod tasks;
+#[cfg(feature = "whisper")]
+pub mod transcribe;
 pub mod worker;
 
 use std::future::Future;

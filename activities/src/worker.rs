@@ -62,14 +62,14 @@ impl WorkerConfig {
 
 /// The shared pieces a CPU worker's activities use.
 #[derive(Clone)]
-pub struct CpuDeps {
+pub struct WorkerDeps {
     pub store: Arc<PgStore>,
     pub recordings: Arc<dyn BlobStore>,
     pub artifacts: Arc<dyn BlobStore>,
     pub analysis_threads: usize,
 }
 
-impl CpuDeps {
+impl WorkerDeps {
     pub async fn connect(config: &WorkerConfig) -> anyhow::Result<Self> {
         let pool = gt_store::pg::connect(&config.database_url, 16).await?;
         gt_store::pg::migrate(&pool).await?;
@@ -83,7 +83,7 @@ impl CpuDeps {
 }
 
 /// Every workflow plus the CPU activities, on `task_queue`.
-pub fn cpu_worker_options(task_queue: &str, deps: &CpuDeps) -> anyhow::Result<WorkerOptions> {
+pub fn cpu_worker_options(task_queue: &str, deps: &WorkerDeps) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue)
         .register_workflow::<StreamIngest>()?
         .register_activities(IngestActivitiesImpl {
@@ -146,20 +146,90 @@ pub async fn build_worker(
     Worker::new(runtime, client, options).context("creating the Temporal worker")
 }
 
-/// `GT_WHISPER_MODEL`: the ggml Whisper model the GPU worker serves.
-pub fn whisper_model_from_env() -> anyhow::Result<PathBuf> {
-    env("GT_WHISPER_MODEL")
-        .map(PathBuf::from)
-        .context("GT_WHISPER_MODEL is not set (path to ggml-base.bin)")
+/// A worker runs at most `slots` activities at once.
+fn activity_slots(slots: usize) -> temporalio_sdk::runtime::worker_tuner::WorkerTuner {
+    use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+    TunerHolder::builder()
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(100))
+        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots.max(1)))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(100))
+        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(10))
+        .build()
+        .into()
 }
 
-/// The GPU activities, on `task_queue`. Fails early if the model file is unusable.
-pub fn gpu_worker_options(task_queue: &str, model: PathBuf) -> anyhow::Result<WorkerOptions> {
-    crate::gpu::check_model_file(&model).map_err(anyhow::Error::msg)?;
+/// Configuration of the GPU worker, besides [`WorkerConfig`].
+#[derive(Debug, Clone)]
+pub struct GpuConfig {
+    /// `GT_WHISPER_MODEL`: the ggml model file.
+    pub model: PathBuf,
+    /// `GT_WHISPER_THREADS`: CPU threads for whisper.cpp (default: the CPU count).
+    pub threads: usize,
+    /// `GT_TRANSCRIBE_CHUNK_S`: seconds of speech per chunk, the resume granularity (120).
+    pub chunk_s: f64,
+    /// `GT_WHISPER_LANES`: chunks decoded at once, sharing the threads (default: one per
+    /// thread up to 4 on CPUs, 1 with CUDA).
+    pub lanes: usize,
+}
+
+impl GpuConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            model: env("GT_WHISPER_MODEL")
+                .map(PathBuf::from)
+                .context("GT_WHISPER_MODEL is not set (path to ggml-base.bin)")?,
+            threads: match env("GT_WHISPER_THREADS") {
+                Some(v) => v.parse().context("GT_WHISPER_THREADS must be a number")?,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+            chunk_s: match env("GT_TRANSCRIBE_CHUNK_S") {
+                Some(v) => v
+                    .parse()
+                    .context("GT_TRANSCRIBE_CHUNK_S must be a number")?,
+                None => 120.0,
+            },
+            lanes: match env("GT_WHISPER_LANES") {
+                Some(v) => v.parse().context("GT_WHISPER_LANES must be a number")?,
+                None => 0,
+            },
+        })
+    }
+
+    /// Lanes and threads per lane. A GPU runs one lane; CPU cores scale better as one-thread
+    /// lanes than as threads of one decode (measured in bench/transcribe).
+    pub fn lanes_and_threads(&self) -> (usize, usize) {
+        let threads = self.threads.max(1);
+        let lanes = match self.lanes {
+            0 if cfg!(feature = "cuda") => 1,
+            0 => threads.min(4),
+            n => n.min(threads),
+        };
+        (lanes, (threads / lanes).max(1))
+    }
+}
+
+/// The transcription activity on `task_queue`, one at a time (a GPU, or all CPU cores, is busy
+/// with one clip). The model loads on the first transcription and stays loaded.
+#[cfg(feature = "whisper")]
+pub fn gpu_worker_options(
+    task_queue: &str,
+    deps: &WorkerDeps,
+    gpu: &GpuConfig,
+) -> anyhow::Result<WorkerOptions> {
+    if let Err(e) = crate::transcribe::check_model_file(&gpu.model) {
+        // Not fatal: each transcription will fail with this message until the file is fixed.
+        tracing::error!("{e}");
+    }
+    let (lanes, threads_per_lane) = gpu.lanes_and_threads();
     Ok(WorkerOptions::new(task_queue)
+        .tuner(activity_slots(1))
         .register_activities(crate::gpu::GpuActivitiesImpl {
-            model_path: model,
-            backend: "cpu",
+            store: deps.store.clone(),
+            artifacts: deps.artifacts.clone(),
+            transcriber: Arc::new(crate::transcribe::Transcriber::new(gpu.model.clone())),
+            chunk_s: gpu.chunk_s,
+            lanes,
+            threads_per_lane,
         })
         .build())
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use gt_types::CPU_TASK_QUEUE;
+use gt_types::{CPU_TASK_QUEUE, GPU_TASK_QUEUE};
 use gt_workflows::client::TemporalTarget;
 
 use crate::auth::{AuthConfig, KeySource, LocalSigner};
@@ -34,6 +34,8 @@ pub struct ApiConfig {
     pub auth: AuthMode,
     /// `GT_CPU_TASK_QUEUE` (default `gt-cpu`): where workflows are started.
     pub cpu_task_queue: String,
+    /// `GT_GPU_TASK_QUEUE` (default `gt-gpu`): where workflows send transcription.
+    pub gpu_task_queue: String,
     /// `GT_MAX_BODY_BYTES` (default 16 MiB).
     pub max_body_bytes: usize,
     /// `GT_CORS_ORIGINS`, comma-separated (default: the front end's dev server).
@@ -83,6 +85,7 @@ impl ApiConfig {
             database_url: env("DATABASE_URL").context("DATABASE_URL is not set")?,
             auth,
             cpu_task_queue: env("GT_CPU_TASK_QUEUE").unwrap_or_else(|| CPU_TASK_QUEUE.into()),
+            gpu_task_queue: env("GT_GPU_TASK_QUEUE").unwrap_or_else(|| GPU_TASK_QUEUE.into()),
             max_body_bytes: env("GT_MAX_BODY_BYTES")
                 .map(|v| v.parse())
                 .transpose()

@@ -106,7 +106,11 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
         gt_workflows::client::connect(&config.temporal, std::time::Duration::from_secs(60)).await?;
     Ok(AppState {
         records: Arc::new(gt_store::PgStore::new(pool)),
-        workflows: Workflows::new(client, config.cpu_task_queue.clone()),
+        workflows: Workflows::new(
+            client,
+            config.cpu_task_queue.clone(),
+            config.gpu_task_queue.clone(),
+        ),
         auth: Arc::new(auth::Authenticator::new(auth_config).await?),
         public_jwks,
         artifacts: Arc::new(gt_store::LocalDirStore::new(&config.artifacts_dir)),

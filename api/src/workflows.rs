@@ -23,6 +23,7 @@ const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Workflows {
     client: Client,
     cpu_task_queue: String,
+    gpu_task_queue: String,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -53,10 +54,15 @@ fn status_name(s: WorkflowExecutionStatus) -> &'static str {
 }
 
 impl Workflows {
-    pub fn new(client: Client, cpu_task_queue: impl Into<String>) -> Self {
+    pub fn new(
+        client: Client,
+        cpu_task_queue: impl Into<String>,
+        gpu_task_queue: impl Into<String>,
+    ) -> Self {
         Self {
             client,
             cpu_task_queue: cpu_task_queue.into(),
+            gpu_task_queue: gpu_task_queue.into(),
         }
     }
 
@@ -76,8 +82,9 @@ impl Workflows {
     /// A finished ingestion may be started again (re-ingest).
     pub async fn start_ingest(
         &self,
-        input: StreamIngestInput,
+        mut input: StreamIngestInput,
     ) -> Result<WorkflowStarted, ApiError> {
+        input.gpu_task_queue = Some(self.gpu_task_queue.clone());
         let workflow_id = stream_ingest_workflow_id(&input.stream_id);
         let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
             .id_conflict_policy(WorkflowIdConflictPolicy::Fail)

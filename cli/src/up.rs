@@ -419,6 +419,17 @@ async fn sample_job(api: &ApiClient, data: &DataDir, stack: &mut Stack) -> anyho
             c["keyframes"].as_array().map_or(0, Vec::len),
             c["transcode"].as_array().map_or(0, Vec::len),
         );
+        let t = &c["transcription"];
+        if let Some(text) = t["text"].as_str() {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let excerpt = words[..words.len().min(18)].join(" ");
+            println!(
+                "      transcript ({}, {} segments): \"{excerpt}{}\"",
+                t["language"].as_str().unwrap_or("?"),
+                t["segments"].as_array().map_or(0, Vec::len),
+                if words.len() > 18 { " …" } else { "" }
+            );
+        }
     }
     println!(
         "  done: {} clips, {:.2} s, {:.1} s of speech (see it in the Temporal UI under stream-ingest-{SAMPLE_STREAM_ID})",

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use gt_types::media::{MediaInfo, Preview, SpeechMap};
 use gt_types::records::{Stream, VideoClip};
+use gt_types::transcript::Transcript;
 use gt_types::workflow::{FinalizeClips, FinalizedClips, TaskUpdate};
 use sqlx::Row;
 use sqlx::types::Json;
@@ -46,6 +47,17 @@ pub trait PipelineStore: Send + Sync {
 
     /// Stores a speech map; also the clip's `silence` and `audio` fields the front end reads.
     async fn save_speech(&self, user_id: &str, key: &str, map: &SpeechMap) -> StoreResult<()>;
+
+    /// Stores a clip's transcript (replacing any earlier one): on the clip, and as one row per
+    /// segment with stream times (`start_time` is the clip's start in the stream).
+    async fn save_transcript(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        key: &str,
+        start_time: f64,
+        transcript: &Transcript,
+    ) -> StoreResult<()>;
 
     /// Stores a preview; also the clip's `keyframes` and `transcode` fields.
     async fn save_preview(&self, user_id: &str, key: &str, preview: &Preview) -> StoreResult<()>;
@@ -294,6 +306,57 @@ impl PipelineStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("clip '{key}' not found")));
         }
+        Ok(())
+    }
+
+    async fn save_transcript(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        key: &str,
+        start_time: f64,
+        transcript: &Transcript,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE video_clips SET transcription = $3, updated_at = now() WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(Json(transcript))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("clip '{key}' not found")));
+        }
+        sqlx::query("DELETE FROM transcript_segments WHERE user_id = $1 AND clip_key = $2")
+            .bind(user_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        for (i, s) in transcript.segments.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO transcript_segments (user_id, clip_key, idx, stream_id, start, \"end\",
+                     stream_start, stream_end, text, words, avg_logprob, no_speech_prob, compression_ratio)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(user_id)
+            .bind(key)
+            .bind(i as i32)
+            .bind(stream_id)
+            .bind(s.start)
+            .bind(s.end)
+            .bind(s.start + start_time)
+            .bind(s.end + start_time)
+            .bind(&s.text)
+            .bind(Json(&s.words))
+            .bind(s.avg_logprob)
+            .bind(s.no_speech_prob)
+            .bind(s.compression_ratio)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

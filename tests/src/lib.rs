@@ -6,12 +6,11 @@
 //! migrated template), its own task queues and its own blob directory, so tests run in
 //! parallel without seeing each other.
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use gt_activities::worker::{CpuDeps, cpu_worker_options, gpu_worker_options};
+use gt_activities::worker::{GpuConfig, WorkerDeps, cpu_worker_options, gpu_worker_options};
 use gt_api::auth::{AuthConfig, LocalSigner};
 use gt_api::config::{ApiConfig, AuthMode};
 use gt_cli::stack::{ENV_PG_ADMIN_URL, ENV_PG_TEMPLATE, ENV_TEMPORAL_ADDRESS, EphemeralStack};
@@ -119,6 +118,29 @@ pub fn test_signer() -> &'static LocalSigner {
     })
 }
 
+/// The Whisper model `./gt` fetched (GT_WHISPER_MODEL).
+pub fn whisper_model() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(std::env::var("GT_WHISPER_MODEL").expect(
+        "GT_WHISPER_MODEL is not set: run the suite with ./gt test, which fetches the model",
+    ));
+    assert!(
+        p.is_file(),
+        "GT_WHISPER_MODEL {} does not exist",
+        p.display()
+    );
+    p
+}
+
+/// Transcription as the tests run it: the real model, two threads.
+pub fn test_gpu_config() -> GpuConfig {
+    GpuConfig {
+        model: whisper_model(),
+        threads: 2,
+        chunk_s: 120.0,
+        lanes: 0,
+    }
+}
+
 /// Test users.
 pub const ALICE: &str = "alice";
 pub const BOB: &str = "bob";
@@ -126,9 +148,22 @@ pub const BOB: &str = "bob";
 pub struct AppOptions {
     /// Verify tokens with this configuration instead of the test signer's keys.
     pub auth: Option<AuthConfig>,
-    /// Start the CPU worker.
+    /// Start the CPU worker (workflows, media analysis).
     pub cpu_worker: bool,
+    /// Start a GPU-queue worker (transcription with the real Whisper model, on CPU here).
+    pub gpu_worker: bool,
     pub max_body_bytes: usize,
+}
+
+impl AppOptions {
+    /// The API alone: no workers (for tests of the API's own behaviour).
+    pub fn api_only() -> Self {
+        Self {
+            cpu_worker: false,
+            gpu_worker: false,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -136,6 +171,7 @@ impl Default for AppOptions {
         Self {
             auth: None,
             cpu_worker: true,
+            gpu_worker: true,
             max_body_bytes: 16 * 1024 * 1024,
         }
     }
@@ -259,6 +295,7 @@ impl TestApp {
                 None => AuthMode::External(signer.auth_config()),
             },
             cpu_task_queue: cpu_task_queue.clone(),
+            gpu_task_queue: gpu_task_queue.clone(),
             max_body_bytes: opts.max_body_bytes,
             cors_origins: vec![],
             temporal: temporal.clone(),
@@ -293,41 +330,56 @@ impl TestApp {
         if opts.cpu_worker {
             app.start_cpu_worker()?;
         }
+        if opts.gpu_worker {
+            app.start_gpu_worker(test_gpu_config())?;
+        }
         Ok(app)
     }
 
     /// Starts a CPU worker (all workflows and CPU activities) on this app's queue.
     pub fn start_cpu_worker(&mut self) -> anyhow::Result<()> {
-        let (db, dir, art, queue) = (
-            self.database_url.clone(),
-            self.recordings.path().to_path_buf(),
-            self.artifacts.path().to_path_buf(),
-            self.cpu_task_queue.clone(),
-        );
+        let (deps, queue) = (self.deps_maker(), self.cpu_task_queue.clone());
         self.workers.push(WorkerThread::spawn(
-            Box::new(move || {
-                Box::pin(async move {
-                    let pool = gt_store::pg::connect(&db, 8).await?;
-                    let deps = CpuDeps {
-                        store: Arc::new(PgStore::new(pool)),
-                        recordings: Arc::new(LocalDirStore::new(dir)),
-                        artifacts: Arc::new(LocalDirStore::new(art)),
-                        // The other core runs the test's own process and servers.
-                        analysis_threads: 2,
-                    };
-                    cpu_worker_options(&queue, &deps)
-                })
-            }),
+            Box::new(move || Box::pin(async move { cpu_worker_options(&queue, &deps().await?) })),
             Some(self.temporal.clone()),
         )?);
         Ok(())
     }
 
-    /// Starts a GPU worker serving `model` on this app's GPU queue.
-    pub fn start_gpu_worker(&mut self, model: PathBuf) -> anyhow::Result<()> {
-        let queue = self.gpu_task_queue.clone();
+    /// The pieces a worker of this app uses (its database, blob directories).
+    fn deps_maker(
+        &self,
+    ) -> impl Fn()
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<WorkerDeps>>>>
+    + Send
+    + 'static {
+        let (db, rec, art) = (
+            self.database_url.clone(),
+            self.recordings.path().to_path_buf(),
+            self.artifacts.path().to_path_buf(),
+        );
+        move || {
+            let (db, rec, art) = (db.clone(), rec.clone(), art.clone());
+            Box::pin(async move {
+                let pool = gt_store::pg::connect(&db, 8).await?;
+                Ok(WorkerDeps {
+                    store: Arc::new(PgStore::new(pool)),
+                    recordings: Arc::new(LocalDirStore::new(rec)),
+                    artifacts: Arc::new(LocalDirStore::new(art)),
+                    // The other core runs the test's own process and servers.
+                    analysis_threads: 2,
+                })
+            })
+        }
+    }
+
+    /// Starts a GPU (transcription) worker in this process, on this app's GPU queue.
+    pub fn start_gpu_worker(&mut self, gpu: GpuConfig) -> anyhow::Result<()> {
+        let (deps, queue) = (self.deps_maker(), self.gpu_task_queue.clone());
         self.workers.push(WorkerThread::spawn(
-            Box::new(move || Box::pin(async move { gpu_worker_options(&queue, model) })),
+            Box::new(move || {
+                Box::pin(async move { gpu_worker_options(&queue, &deps().await?, &gpu) })
+            }),
             Some(self.temporal.clone()),
         )?);
         Ok(())

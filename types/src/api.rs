@@ -23,6 +23,9 @@ pub struct StreamIngestRequest {
     /// Silence/speech parameters for this ingestion (defaults when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::media::AnalysisParams>,
+    /// Spoken language as an ISO 639-1 code (`en`); detected when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// Answer of the endpoints that start workflows.

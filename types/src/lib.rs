@@ -9,6 +9,7 @@ pub mod api;
 pub mod ids;
 pub mod media;
 pub mod records;
+pub mod transcript;
 pub mod workflow;
 
 pub use ids::*;

@@ -19,6 +19,12 @@ pub struct StreamIngestInput {
     /// Silence/speech parameters; defaults when absent.
     #[serde(default)]
     pub analysis: Option<AnalysisParams>,
+    /// Spoken language (ISO 639-1); detected per clip when absent.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Task queue of the GPU workers (transcription); `gt-gpu` when absent.
+    #[serde(default)]
+    pub gpu_task_queue: Option<String>,
 }
 
 /// Result of `StreamIngest`.
@@ -31,6 +37,9 @@ pub struct StreamIngestOutput {
     /// Seconds of speech found (after margins).
     #[serde(default)]
     pub speech_seconds: f64,
+    /// Transcript segments written.
+    #[serde(default)]
+    pub transcript_segments: u32,
     /// Files ingestion could not use, with the reason.
     #[serde(default)]
     pub failures: Vec<ClipFailure>,
@@ -55,6 +64,9 @@ pub struct IngestProgress {
     /// Clips whose thumbnails and HLS preview are done.
     #[serde(default)]
     pub clips_previewed: u32,
+    /// Clips transcribed.
+    #[serde(default)]
+    pub clips_transcribed: u32,
     /// 0–100.
     pub percent: f64,
     /// The activity (and clip) being worked on, if any.
@@ -65,15 +77,18 @@ pub struct IngestProgress {
 }
 
 impl IngestProgress {
-    /// Recomputes `percent`: probing counts for 10 %, speech maps for 30 %, previews for 60 %
-    /// (roughly their share of the work).
+    /// Recomputes `percent`: probing counts for 5 %, speech maps for 15 %, transcripts for 40 %,
+    /// previews for 40 % (roughly their share of the work).
     pub fn update_percent(&mut self) {
         let total = f64::from(self.clips_total.max(1));
         let probed = f64::from(self.clips_done + self.clips_failed) / total;
         let usable = f64::from(self.clips_done.max(1));
-        let analyzed = f64::from(self.clips_analyzed) / usable;
-        let previewed = f64::from(self.clips_previewed) / usable;
-        self.percent = (10.0 * probed + 30.0 * analyzed + 60.0 * previewed).clamp(0.0, 100.0);
+        let share = |n: u32| f64::from(n) / usable;
+        self.percent = (5.0 * probed
+            + 15.0 * share(self.clips_analyzed)
+            + 40.0 * share(self.clips_transcribed)
+            + 40.0 * share(self.clips_previewed))
+        .clamp(0.0, 100.0);
     }
 }
 
@@ -86,6 +101,7 @@ pub enum IngestStage {
     Probing,
     Recording,
     Analyzing,
+    Transcribing,
     Completed,
     Failed,
     Cancelled,
@@ -189,6 +205,38 @@ pub struct AnalyzedClip {
     pub cached: bool,
 }
 
+/// Input of `gpu.transcribe_clip`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TranscribeClip {
+    pub user_id: String,
+    pub stream_id: String,
+    pub key: String,
+    pub start_time: f64,
+    /// Context for the first words: the previous clip's transcript tail (or the stream's prompt).
+    #[serde(default)]
+    pub initial_prompt: String,
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// Output of `gpu.transcribe_clip` (the transcript itself is stored on the clip).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TranscribedClip {
+    pub key: String,
+    pub language: String,
+    pub segments: u32,
+    pub words: u32,
+    /// Seconds of speech audio transcribed.
+    pub audio_seconds: f64,
+    /// The end of the text, to prompt the next clip.
+    pub tail: String,
+    pub chunks: u32,
+    /// Chunks already done when the last attempt started (non-zero after a retry resumed).
+    pub resumed_from_chunk: u32,
+    /// True when a stored transcript at the current version was reused.
+    pub cached: bool,
+}
+
 /// Output of `media.make_preview`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PreviewedClip {
@@ -209,13 +257,4 @@ pub struct TaskUpdate {
     pub workflow_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-}
-
-/// Output of `gpu.model_info`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ModelInfo {
-    pub path: String,
-    pub bytes: u64,
-    /// Which whisper.cpp backend the worker was built with (`cpu` or `cuda`).
-    pub backend: String,
 }

@@ -2,7 +2,7 @@
 //! summaries, embeddings, rendering, uploads). Configuration: see `WorkerConfig`.
 
 use gt_activities::worker::{
-    CpuDeps, WorkerConfig, build_worker, cpu_worker_options, init_tracing, run_until_signalled,
+    WorkerConfig, WorkerDeps, build_worker, cpu_worker_options, init_tracing, run_until_signalled,
 };
 use temporalio_sdk::Runtime;
 
@@ -10,7 +10,7 @@ use temporalio_sdk::Runtime;
 async fn main() -> anyhow::Result<()> {
     init_tracing();
     let config = WorkerConfig::from_env()?;
-    let deps = CpuDeps::connect(&config).await?;
+    let deps = WorkerDeps::connect(&config).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let options = cpu_worker_options(&config.cpu_task_queue, &deps)?;
     let worker = build_worker(&runtime, &config.temporal, options).await?;

@@ -6,7 +6,7 @@
 
 use gt_types::workflow::{
     AnalyzeClip, AnalyzedClip, ClipRef, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
-    StreamMedia, StreamRef, TaskUpdate,
+    StreamMedia, StreamRef, TaskUpdate, TranscribeClip, TranscribedClip,
 };
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
@@ -83,12 +83,14 @@ pub struct GpuActivities;
 
 #[activity_definitions]
 impl GpuActivities {
-    /// Reports which Whisper model the worker serves and checks that it is a ggml model file.
-    /// Non-retryable when the file is missing or not a model, naming the path.
-    #[activity(name = "gpu.model_info")]
-    pub fn model_info(input: ()) -> Result<gt_types::workflow::ModelInfo, ActivityError> {
+    /// Transcribes a clip's speech audio with Whisper and stores the transcript (on the clip
+    /// and as segment rows). Heartbeats per chunk and resumes from the last finished chunk when
+    /// retried. Empty speech audio gives an empty transcript; a missing or broken model file is
+    /// a non-retryable error naming the path.
+    #[activity(name = "gpu.transcribe_clip")]
+    pub fn transcribe_clip(input: TranscribeClip) -> Result<TranscribedClip, ActivityError> {
         unimplemented!()
     }
 }
 
-pub use gpu_activities::ModelInfo as ModelInfoActivity;
+pub use gpu_activities::TranscribeClip as TranscribeClipActivity;

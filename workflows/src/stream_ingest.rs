@@ -6,20 +6,21 @@
 
 use std::time::Duration;
 
+use gt_types::GPU_TASK_QUEUE;
 use gt_types::records::{TaskStatus, TaskType};
 use gt_types::workflow::{
     AnalyzeClip, ClipFailure, ClipRef, ClipStart, FinalizeClips, IngestProgress, IngestStage,
-    StreamIngestInput, StreamIngestOutput, StreamRef, TaskUpdate,
+    StreamIngestInput, StreamIngestOutput, StreamRef, TaskUpdate, TranscribeClip,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::common::error::ApplicationFailure;
-use temporalio_workflow::workflows::join_all;
+use temporalio_workflow::workflows::{join, join_all};
 use temporalio_workflow::{
     ActivityOptions, RetryPolicy, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
     WorkflowResult,
 };
 
-use crate::contracts::{IngestActivities, MediaActivities, TaskActivities, failure};
+use crate::contracts::{GpuActivities, IngestActivities, MediaActivities, TaskActivities, failure};
 use crate::failure_message;
 
 /// Files probed at once. Probing is I/O-light but decoding-heavy work follows per clip; a small
@@ -31,6 +32,8 @@ pub const MAX_PARALLEL_ANALYSES: usize = 2;
 
 /// Added the speech map and preview stage after clip finalisation.
 pub const PATCH_MEDIA_ANALYSIS: &str = "media-analysis-v1";
+/// Added transcription (on the GPU queue, alongside the previews) after the speech maps.
+pub const PATCH_TRANSCRIPTION: &str = "transcription-v1";
 
 /// Retries for activities that only fail on infrastructure hiccups; bad input is never retried.
 fn retry(max_attempts: u32) -> RetryPolicy {
@@ -83,6 +86,15 @@ fn preview_options(clip: &ClipStart) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(scaled(600, 5.0, clip))
         .heartbeat_timeout(Duration::from_secs(60))
         .retry_policy(retry(3))
+        .build()
+}
+
+fn transcription_options(clip: &ClipStart, queue: &str) -> ActivityOptions {
+    // whisper on a GPU runs far faster than real time; on CPU cores about 0.1–0.5×.
+    ActivityOptions::with_start_to_close_timeout(scaled(600, 3.0, clip))
+        .task_queue(queue.to_string())
+        .heartbeat_timeout(Duration::from_secs(30))
+        .retry_policy(retry(5))
         .build()
 }
 
@@ -238,32 +250,35 @@ impl StreamIngest {
             .map_err(|e| Stop::Failed(failure_message(&e)))?;
         check_cancel(ctx)?;
 
-        let mut speech_seconds = 0.0;
+        let (mut speech_seconds, mut transcript_segments) = (0.0, 0);
         if ctx.patched(PATCH_MEDIA_ANALYSIS) {
             let analysed = Self::analyse(ctx, input, &finalized.clips, media.speech_track).await?;
-            speech_seconds = analysed.0;
-            failures.extend(analysed.1);
+            (speech_seconds, transcript_segments) = (analysed.0, analysed.1);
+            failures.extend(analysed.2);
         }
         ctx.state_mut(|s| s.progress.percent = 100.0);
         Ok(StreamIngestOutput {
             clip_count: finalized.clip_count,
             duration: finalized.duration,
             speech_seconds,
+            transcript_segments,
             failures,
         })
     }
 
-    /// Speech maps for every clip, then previews; a clip that fails is recorded and skipped.
-    /// Returns the seconds of speech found and the failures.
+    /// Speech maps for every clip; then transcripts (GPU queue, in order, each prompted with
+    /// the previous one's tail) alongside previews (CPU). A clip that fails is recorded and
+    /// skipped. Returns the seconds of speech, transcript segments written, and the failures.
     async fn analyse(
         ctx: &mut WorkflowContext<Self>,
         input: &StreamIngestInput,
         clips: &[ClipStart],
         speech_track: Option<u32>,
-    ) -> Result<(f64, Vec<ClipFailure>), Stop> {
+    ) -> Result<(f64, u32, Vec<ClipFailure>), Stop> {
         let params = input.analysis.unwrap_or_default();
         let mut failures = Vec::new();
         let mut speech_seconds = 0.0;
+        let mut analysed = Vec::new();
         set_stage(ctx, IngestStage::Analyzing, None);
         for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
             ctx.state_mut(|s| {
@@ -292,7 +307,10 @@ impl StreamIngest {
             });
             for (clip, result) in chunk.iter().zip(join_all(jobs).await) {
                 match result {
-                    Ok(a) => speech_seconds += a.speech_seconds,
+                    Ok(a) => {
+                        speech_seconds += a.speech_seconds;
+                        analysed.push(clip.clone());
+                    }
                     Err(e) => failures.push(ClipFailure {
                         key: clip.key.clone(),
                         reason: failure_message(&e),
@@ -305,17 +323,83 @@ impl StreamIngest {
             }
             check_cancel(ctx)?;
         }
-        for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
+        let mut segments = 0;
+        if ctx.patched(PATCH_TRANSCRIPTION) {
             ctx.state_mut(|s| {
-                s.progress.current = Some(format!(
-                    "preview of {}",
-                    chunk
-                        .iter()
-                        .map(|c| c.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
+                s.progress.current = Some("transcribing and building previews".into())
             });
+            let (transcribed, previewed) = join!(
+                Self::transcribe(ctx, input, &analysed),
+                Self::previews(ctx, input, clips)
+            );
+            let (n, f) = transcribed?;
+            segments = n;
+            failures.extend(f);
+            failures.extend(previewed?);
+        } else {
+            failures.extend(Self::previews(ctx, input, clips).await?);
+        }
+        Ok((speech_seconds, segments, failures))
+    }
+
+    /// Transcripts of the clips in stream order; each prompt carries the previous one's tail.
+    async fn transcribe(
+        ctx: &WorkflowContext<Self>,
+        input: &StreamIngestInput,
+        clips: &[ClipStart],
+    ) -> Result<(u32, Vec<ClipFailure>), Stop> {
+        let queue = input
+            .gpu_task_queue
+            .clone()
+            .unwrap_or_else(|| GPU_TASK_QUEUE.into());
+        let mut prompt = input.initial_prompt.clone();
+        let mut segments = 0;
+        let mut failures = Vec::new();
+        for clip in clips {
+            let result = ctx
+                .execute_activity(
+                    GpuActivities::transcribe_clip,
+                    TranscribeClip {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        key: clip.key.clone(),
+                        start_time: clip.start_time,
+                        initial_prompt: prompt.clone(),
+                        language: input.language.clone(),
+                    },
+                    transcription_options(clip, &queue),
+                )
+                .await;
+            match result {
+                Ok(t) => {
+                    segments += t.segments;
+                    // A clip with no speech keeps the context of the one before.
+                    if !t.tail.is_empty() {
+                        prompt = t.tail;
+                    }
+                }
+                Err(e) => failures.push(ClipFailure {
+                    key: clip.key.clone(),
+                    reason: format!("transcription: {}", failure_message(&e)),
+                }),
+            }
+            ctx.state_mut(|s| {
+                s.progress.clips_transcribed += 1;
+                s.progress.update_percent();
+            });
+            check_cancel(ctx)?;
+        }
+        Ok((segments, failures))
+    }
+
+    /// Thumbnails and HLS previews, two clips at a time.
+    async fn previews(
+        ctx: &WorkflowContext<Self>,
+        input: &StreamIngestInput,
+        clips: &[ClipStart],
+    ) -> Result<Vec<ClipFailure>, Stop> {
+        let mut failures = Vec::new();
+        for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
             let jobs = chunk.iter().map(|clip| {
                 ctx.execute_activity(
                     MediaActivities::make_preview,
@@ -341,7 +425,7 @@ impl StreamIngest {
             }
             check_cancel(ctx)?;
         }
-        Ok((speech_seconds, failures))
+        Ok(failures)
     }
 
     #[query]

@@ -50,6 +50,13 @@ async fn start_ingest(
     if req.stream_id.trim().is_empty() {
         return Err(ApiError::BadRequest("streamId must not be empty".into()));
     }
+    if let Some(lang) = &req.language
+        && !(lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "language must be a two-letter ISO 639-1 code such as \"en\", got {lang:?}"
+        )));
+    }
     if let Some(p) = &req.analysis {
         p.validate()
             .map_err(|e| ApiError::BadRequest(format!("invalid analysis parameters: {e}")))?;
@@ -73,6 +80,8 @@ async fn start_ingest(
             initial_prompt: req.initial_prompt,
             initial_summary: req.initial_summary,
             analysis: req.analysis,
+            language: req.language,
+            gpu_task_queue: None,
         })
         .await?;
     let code = if started.started {

@@ -54,6 +54,7 @@ async fn tokens_are_verified_against_a_served_jwks() {
     let jwks_url = serve_jwks(&trusted).await;
     let app = TestApp::start_with(AppOptions {
         cpu_worker: false,
+        gpu_worker: false,
         auth: Some(AuthConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

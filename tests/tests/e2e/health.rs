@@ -6,6 +6,7 @@ use gt_tests::{AppOptions, TestApp, read};
 async fn health_readiness_openapi_and_web_ui() {
     let app = TestApp::start_with(AppOptions {
         cpu_worker: false,
+        gpu_worker: false,
         ..Default::default()
     })
     .await

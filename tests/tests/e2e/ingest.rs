@@ -65,6 +65,7 @@ fn clips_by_key(body: &Value) -> Vec<Value> {
 async fn ingest_probes_every_clip_and_records_start_times() {
     let mut app = TestApp::start_with(AppOptions {
         cpu_worker: false,
+        gpu_worker: false,
         ..Default::default()
     })
     .await
@@ -102,6 +103,7 @@ async fn ingest_probes_every_clip_and_records_start_times() {
     );
 
     app.start_cpu_worker().unwrap();
+    app.start_gpu_worker(gt_tests::test_gpu_config()).unwrap();
     let done = wait_for_ingest(&app, ALICE, "s1").await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(done["runId"], first["runId"]);
@@ -290,6 +292,7 @@ async fn unusable_files_fail_once_with_their_name_and_the_rest_is_ingested() {
 async fn ingest_requests_are_validated_before_anything_starts() {
     let app = TestApp::start_with(AppOptions {
         cpu_worker: false,
+        gpu_worker: false,
         ..Default::default()
     })
     .await

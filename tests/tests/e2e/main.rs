@@ -7,3 +7,4 @@ mod ingest;
 mod media;
 mod records;
 mod replay;
+mod transcription;

