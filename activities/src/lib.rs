@@ -3,11 +3,13 @@
 //! input fails non-retryably with a message naming the file or record and the reason.
 
 pub mod analysis;
+pub mod episodes;
 #[cfg(feature = "whisper")]
 pub mod gpu;
 pub mod ingest;
 pub mod media;
 pub mod tasks;
+pub mod text;
 #[cfg(feature = "whisper")]
 pub mod transcribe;
 pub mod worker;
@@ -21,8 +23,10 @@ use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 pub use analysis::MediaActivitiesImpl;
+pub use episodes::EpisodeActivitiesImpl;
 pub use ingest::IngestActivitiesImpl;
 pub use tasks::TaskActivitiesImpl;
+pub use text::TextActivitiesImpl;
 
 /// A failure retrying cannot fix (bad input): reported once, with `message`.
 pub fn invalid_input(message: impl Into<String>) -> ActivityError {

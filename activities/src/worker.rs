@@ -9,11 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use gt_store::{BlobStore, LocalDirStore, PgStore};
 use gt_types::{CPU_TASK_QUEUE, GPU_TASK_QUEUE};
-use gt_workflows::StreamIngest;
 use gt_workflows::client::TemporalTarget;
+use gt_workflows::{ClipReembed, EpisodePublish, StreamIngest};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
-use crate::{IngestActivitiesImpl, MediaActivitiesImpl, TaskActivitiesImpl};
+use crate::{
+    EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl, TaskActivitiesImpl,
+    TextActivitiesImpl,
+};
 
 /// Worker configuration, one struct, from `GT_*` variables plus Temporal's standard ones.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct WorkerConfig {
     pub gpu_task_queue: String,
     /// `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE` and friends.
     pub temporal: TemporalTarget,
+    /// Summary and embedding models (`GT_OPENAI_*`, `GT_EMBEDDING_MODEL`, `GT_EMBED_MODEL_DIR`).
+    pub ai: gt_ai::AiConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -56,6 +61,7 @@ impl WorkerConfig {
             gpu_task_queue: env("GT_GPU_TASK_QUEUE").unwrap_or_else(|| GPU_TASK_QUEUE.into()),
             // Temporal's own variables are read by the SDK's env config.
             temporal: TemporalTarget::default(),
+            ai: gt_ai::AiConfig::from_env(),
         })
     }
 }
@@ -67,6 +73,7 @@ pub struct WorkerDeps {
     pub recordings: Arc<dyn BlobStore>,
     pub artifacts: Arc<dyn BlobStore>,
     pub analysis_threads: usize,
+    pub ai: gt_ai::AiConfig,
 }
 
 impl WorkerDeps {
@@ -78,6 +85,7 @@ impl WorkerDeps {
             recordings: Arc::new(LocalDirStore::new(&config.recordings_dir)),
             artifacts: Arc::new(LocalDirStore::new(&config.artifacts_dir)),
             analysis_threads: config.analysis_threads.max(1),
+            ai: config.ai.clone(),
         })
     }
 }
@@ -86,6 +94,8 @@ impl WorkerDeps {
 pub fn cpu_worker_options(task_queue: &str, deps: &WorkerDeps) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue)
         .register_workflow::<StreamIngest>()?
+        .register_workflow::<EpisodePublish>()?
+        .register_workflow::<ClipReembed>()?
         .register_activities(IngestActivitiesImpl {
             store: deps.store.clone(),
             recordings: deps.recordings.clone(),
@@ -97,6 +107,14 @@ pub fn cpu_worker_options(task_queue: &str, deps: &WorkerDeps) -> anyhow::Result
             threads: deps.analysis_threads,
         })
         .register_activities(TaskActivitiesImpl {
+            store: deps.store.clone(),
+        })
+        .register_activities(TextActivitiesImpl {
+            store: deps.store.clone(),
+            embedder: deps.ai.embedder()?,
+            chat: deps.ai.chat(),
+        })
+        .register_activities(EpisodeActivitiesImpl {
             store: deps.store.clone(),
         })
         .build())

@@ -46,6 +46,9 @@ pub struct ApiConfig {
     pub artifacts_dir: PathBuf,
     /// `GT_MEDIA_KEY`: secret for signed media links (random per start when unset).
     pub media_key: Option<String>,
+    /// Query embeddings for search: the same models the workers use (`GT_EMBEDDING_MODEL`,
+    /// `GT_EMBED_MODEL_DIR`, `GT_OPENAI_*`).
+    pub ai: gt_ai::AiConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -104,6 +107,7 @@ impl ApiConfig {
                 .map(PathBuf::from)
                 .context("GT_ARTIFACTS_DIR is not set")?,
             media_key: env("GT_MEDIA_KEY"),
+            ai: gt_ai::AiConfig::from_env(),
         })
     }
 }

@@ -35,6 +35,12 @@ pub struct AppState {
     /// Derived files (previews, thumbnails, speech audio) served under `/media/`.
     pub artifacts: Arc<dyn gt_store::BlobStore>,
     pub media_signer: routes::media::MediaSigner,
+    /// The Postgres store's typed operations (search, proposals, transcript edits).
+    pub pg: Arc<gt_store::PgStore>,
+    /// Embeds search queries with the model the windows were embedded with.
+    pub embedder: gt_ai::TextEmbedder,
+    /// Live task updates for `/ws`.
+    pub hub: routes::ws::TaskHub,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -64,6 +70,9 @@ pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
     Router::new()
         .merge(routes::records::router())
         .merge(routes::stream::router())
+        .merge(routes::review::router())
+        .merge(routes::search::router())
+        .merge(routes::ws::router())
         .merge(routes::media::router())
         .merge(routes::health::router())
         .merge(routes::openapi::router())
@@ -104,8 +113,12 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
     };
     let client =
         gt_workflows::client::connect(&config.temporal, std::time::Duration::from_secs(60)).await?;
+    let pg = Arc::new(gt_store::PgStore::new(pool.clone()));
     Ok(AppState {
-        records: Arc::new(gt_store::PgStore::new(pool)),
+        records: pg.clone(),
+        pg,
+        embedder: config.ai.embedder()?,
+        hub: routes::ws::TaskHub::start(pool),
         workflows: Workflows::new(
             client,
             config.cpu_task_queue.clone(),

@@ -3,8 +3,8 @@
 
 use gt_types::api::{IngestStatus, WorkflowStarted};
 use gt_types::stream_ingest_workflow_id;
-use gt_types::workflow::{IngestProgress, StreamIngestInput};
-use gt_workflows::StreamIngest;
+use gt_types::workflow::{EmbedClip, IngestProgress, IngestStage, ReviewSignal, StreamIngestInput};
+use gt_workflows::{ClipReembed, StreamIngest};
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowQueryError, WorkflowStartError,
 };
@@ -188,5 +188,55 @@ impl Workflows {
             ))),
             Err(e) => Err(unavailable("signalling StreamIngest", e)),
         }
+    }
+
+    /// Hands review decisions to the stream's ingestion, which must be waiting for them.
+    pub async fn review(&self, stream_id: &str, decision: ReviewSignal) -> Result<(), ApiError> {
+        let run_id = self.ensure_awaiting_review(stream_id).await?;
+        match self
+            .ingest_handle(stream_id, Some(run_id))
+            .signal(
+                StreamIngest::review,
+                decision,
+                WorkflowSignalOptions::default(),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(WorkflowInteractionError::NotFound(_)) => Err(ApiError::Conflict(format!(
+                "the ingestion of stream '{stream_id}' finished before the review arrived"
+            ))),
+            Err(e) => Err(unavailable("signalling StreamIngest", e)),
+        }
+    }
+
+    /// The run id of the stream's ingestion if it is waiting for review; 409 otherwise.
+    pub async fn ensure_awaiting_review(&self, stream_id: &str) -> Result<String, ApiError> {
+        let status = self.ingest_status(stream_id).await?;
+        if status.status != "RUNNING"
+            || !matches!(
+                status.progress.stage,
+                IngestStage::AwaitingReview | IngestStage::Publishing
+            )
+        {
+            return Err(ApiError::Conflict(format!(
+                "the ingestion of stream '{stream_id}' is not waiting for review (it is {} at stage {:?})",
+                status.status, status.progress.stage
+            )));
+        }
+        Ok(status.run_id)
+    }
+
+    /// Re-embeds a clip's transcript windows (after an edit) in a workflow of its own, so the
+    /// edit is durable at once and the index follows even if the API restarts.
+    pub async fn start_reembed(&self, input: EmbedClip) -> Result<String, ApiError> {
+        let workflow_id = format!("clip-reembed-{}", uuid::Uuid::new_v4());
+        let opts =
+            WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone()).build();
+        self.client
+            .start_workflow(ClipReembed::run, input, opts)
+            .await
+            .map_err(|e| unavailable("starting ClipReembed", e))?;
+        Ok(workflow_id)
     }
 }

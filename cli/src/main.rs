@@ -62,6 +62,28 @@ enum Cmd {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Ingest local recordings into the running stack (`./gt up`) with a progress bar, then
+    /// print the proposed episodes.
+    Ingest {
+        /// Recording files (OBS MKV/MP4/FLV ...), in stream order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Stream id (default: the first file's name without extension).
+        #[arg(long)]
+        stream_id: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+        /// Spoken language (ISO 639-1); detected when absent.
+        #[arg(long)]
+        language: Option<String>,
+        /// Approve every proposed episode.
+        #[arg(long)]
+        approve_all: bool,
+        #[arg(long, env = "GT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "GT_API_URL", default_value = "http://127.0.0.1:3030")]
+        api_url: String,
+    },
     /// Print a fresh token for the local user (local mode).
     Token {
         #[arg(long, env = "GT_DATA_DIR")]
@@ -152,6 +174,62 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             std::fs::write(&out, json)?;
             println!("wrote {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ingest {
+            files,
+            stream_id,
+            title,
+            language,
+            approve_all,
+            data_dir,
+            api_url,
+        } => {
+            let dir = gt_cli::up::DataDir {
+                root: data_dir.unwrap_or_else(default_data_dir),
+            };
+            let signer = LocalSigner::load_or_create(
+                &dir.jwt_key(),
+                LocalSigner::DEFAULT_ISSUER,
+                LocalSigner::DEFAULT_AUDIENCE,
+            )?;
+            let api = gt_cli::up::ApiClient {
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()?,
+                base: api_url.trim_end_matches('/').to_string(),
+                token: signer.mint(gt_types::LOCAL_USER_ID, Duration::from_secs(24 * 3600))?,
+            };
+            let stream_id = match stream_id {
+                Some(s) => s,
+                None => files[0]
+                    .file_stem()
+                    .map(|s| {
+                        s.to_string_lossy()
+                            .chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || c == '-' {
+                                    c
+                                } else {
+                                    '-'
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            gt_cli::ingest::ingest_files(
+                &api,
+                &gt_cli::ingest::IngestFiles {
+                    files,
+                    stream_id,
+                    title,
+                    language,
+                    recordings_dir: dir.recordings(),
+                    approve_all,
+                },
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { data_dir, hours } => {

@@ -272,6 +272,7 @@ async fn run_services(
     }
 }
 
+/// A thin client of the running API (as the local user).
 pub struct ApiClient {
     pub http: reqwest::Client,
     pub base: String,
@@ -366,28 +367,9 @@ async fn sample_job(api: &ApiClient, data: &DataDir, stack: &mut Stack) -> anyho
         started["workflowId"].as_str().unwrap_or("?"),
         started["runId"].as_str().unwrap_or("?")
     );
-    let progress_path = format!("/stream/{SAMPLE_STREAM_ID}/progress");
-    let status = loop {
-        stack.check()?;
-        let p = api.ok(reqwest::Method::GET, &progress_path, None).await?;
-        let pr = &p["progress"];
-        println!(
-            "  {} · {} · {}/{} clips{}",
-            p["status"].as_str().unwrap_or("?"),
-            pr["stage"].as_str().unwrap_or("?"),
-            pr["clips_done"],
-            pr["clips_total"],
-            pr["current"]
-                .as_str()
-                .map(|c| format!(" · {c}"))
-                .unwrap_or_default()
-        );
-        if p["status"] != "RUNNING" {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    if status["status"] != "COMPLETED" {
+    let status = crate::ingest::follow(api, SAMPLE_STREAM_ID, || stack.check()).await?;
+    let waiting = status["status"] == "RUNNING";
+    if !waiting && status["status"] != "COMPLETED" {
         bail!(
             "the sample ingestion ended {}: {}",
             status["status"],
@@ -431,11 +413,15 @@ async fn sample_job(api: &ApiClient, data: &DataDir, stack: &mut Stack) -> anyho
             );
         }
     }
+    let query = crate::ingest::first_words(api, SAMPLE_STREAM_ID).await;
+    crate::ingest::print_results(api, SAMPLE_STREAM_ID, &query).await?;
     println!(
-        "  done: {} clips, {:.2} s, {:.1} s of speech (see it in the Temporal UI under stream-ingest-{SAMPLE_STREAM_ID})",
-        status["result"]["clip_count"],
-        status["result"]["duration"].as_f64().unwrap_or(0.0),
-        status["result"]["speech_seconds"].as_f64().unwrap_or(0.0)
+        "  {} (see it in the Temporal UI under stream-ingest-{SAMPLE_STREAM_ID})",
+        if waiting {
+            "waiting for your review"
+        } else {
+            "done"
+        }
     );
     println!(
         "  preview playlist: {}/playlist/{SAMPLE_STREAM_ID}.m3u8?token=<token>\n",

@@ -7,6 +7,9 @@
 
 use gt_types::records::{TaskStatus, TaskType, UploadStatus, WIDGET_TYPES};
 
+/// `episodes.review_status` values (see `gt_types::episode::ReviewStatus`).
+const REVIEW_STATUSES: &[&str] = &["awaiting_review", "approved", "rejected"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     Text,
@@ -240,6 +243,10 @@ pub const EPISODES: Resource = Resource {
         f("notify_subscribers", Bool),
         f("upload_queue_timestamp", Timestamp),
         f("playlist_id", Text),
+        f("review_status", Enum(REVIEW_STATUSES)),
+        f("chapters", Array),
+        f("start_time", Float),
+        f("end_time", Float),
     ],
     search: &["title", "description"],
     id_field: None,

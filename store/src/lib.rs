@@ -11,6 +11,7 @@ pub mod blob;
 pub mod catalog;
 pub mod error;
 pub mod filter;
+pub mod insight;
 pub mod pg;
 pub mod pipeline;
 pub mod value;

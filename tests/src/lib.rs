@@ -153,6 +153,9 @@ pub struct AppOptions {
     /// Start a GPU-queue worker (transcription with the real Whisper model, on CPU here).
     pub gpu_worker: bool,
     pub max_body_bytes: usize,
+    /// Summary and embedding models of the API and the workers; default: extractive summaries
+    /// and local MiniLM embeddings (never a real OpenAI key from the environment).
+    pub ai: Option<gt_ai::AiConfig>,
 }
 
 impl AppOptions {
@@ -170,6 +173,7 @@ impl Default for AppOptions {
     fn default() -> Self {
         Self {
             auth: None,
+            ai: None,
             cpu_worker: true,
             gpu_worker: true,
             max_body_bytes: 16 * 1024 * 1024,
@@ -190,6 +194,7 @@ pub struct TestApp {
     pub temporal: TemporalTarget,
     workers: Vec<WorkerThread>,
     server: tokio::task::JoinHandle<()>,
+    ai: gt_ai::AiConfig,
 }
 
 /// A worker running on its own thread (Worker::run is not Send).
@@ -267,6 +272,17 @@ impl Drop for WorkerThread {
     }
 }
 
+/// Local models only: extractive summaries, MiniLM embeddings from `GT_EMBED_MODEL_DIR`.
+pub fn local_ai() -> gt_ai::AiConfig {
+    gt_ai::AiConfig {
+        api_key: None,
+        base_url: None,
+        chat_model: gt_ai::DEFAULT_CHAT_MODEL.into(),
+        embedding_model: gt_ai::MINILM_MODEL.into(),
+        minilm_dir: std::env::var_os("GT_EMBED_MODEL_DIR").map(std::path::PathBuf::from),
+    }
+}
+
 impl TestApp {
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(AppOptions::default()).await
@@ -287,6 +303,7 @@ impl TestApp {
             namespace: None,
         };
         let signer = test_signer();
+        let ai = opts.ai.clone().unwrap_or_else(local_ai);
         let config = ApiConfig {
             listen: "127.0.0.1:0".parse()?,
             database_url: database_url.clone(),
@@ -301,6 +318,7 @@ impl TestApp {
             temporal: temporal.clone(),
             artifacts_dir: artifacts.path().to_path_buf(),
             media_key: Some("test-media-key".into()),
+            ai: ai.clone(),
         };
         let state = gt_api::build_state(&config).await?;
         let app = gt_api::router(state, &config);
@@ -326,6 +344,7 @@ impl TestApp {
             temporal,
             workers: Vec::new(),
             server,
+            ai,
         };
         if opts.cpu_worker {
             app.start_cpu_worker()?;
@@ -353,13 +372,14 @@ impl TestApp {
         -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<WorkerDeps>>>>
     + Send
     + 'static {
-        let (db, rec, art) = (
+        let (db, rec, art, ai) = (
             self.database_url.clone(),
             self.recordings.path().to_path_buf(),
             self.artifacts.path().to_path_buf(),
+            self.ai.clone(),
         );
         move || {
-            let (db, rec, art) = (db.clone(), rec.clone(), art.clone());
+            let (db, rec, art, ai) = (db.clone(), rec.clone(), art.clone(), ai.clone());
             Box::pin(async move {
                 let pool = gt_store::pg::connect(&db, 8).await?;
                 Ok(WorkerDeps {
@@ -368,6 +388,7 @@ impl TestApp {
                     artifacts: Arc::new(LocalDirStore::new(art)),
                     // The other core runs the test's own process and servers.
                     analysis_threads: 2,
+                    ai,
                 })
             })
         }
@@ -459,7 +480,17 @@ pub async fn read(resp: reqwest::Response) -> (u16, Value) {
 
 /// Polls `GET /stream/{id}/progress` until the run is no longer RUNNING.
 pub async fn wait_for_ingest(app: &TestApp, user: &str, stream_id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    wait_for_ingest_within(app, user, stream_id, Duration::from_secs(240)).await
+}
+
+/// Waits up to `limit` for the stream's ingestion to stop running; returns its status.
+pub async fn wait_for_ingest_within(
+    app: &TestApp,
+    user: &str,
+    stream_id: &str,
+    limit: Duration,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         let (status, body) = app
             .get(user, &format!("/stream/{stream_id}/progress"))

@@ -26,6 +26,12 @@ pub struct StreamIngestRequest {
     /// Spoken language as an ISO 639-1 code (`en`); detected when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Wait for review after proposing episodes (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub await_review: Option<bool>,
+    /// How talk is cut into episode proposals (defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episodes: Option<crate::episode::EpisodeParams>,
 }
 
 /// Answer of the endpoints that start workflows.

@@ -25,6 +25,13 @@ pub struct StreamIngestInput {
     /// Task queue of the GPU workers (transcription); `gt-gpu` when absent.
     #[serde(default)]
     pub gpu_task_queue: Option<String>,
+    /// Wait for the `review` signal after proposing episodes (the default). `false` proposes
+    /// and finishes; the proposals stay awaiting review in the store.
+    #[serde(default)]
+    pub await_review: Option<bool>,
+    /// How talk is cut into episode proposals; defaults when absent.
+    #[serde(default)]
+    pub episodes: Option<crate::episode::EpisodeParams>,
 }
 
 /// Result of `StreamIngest`.
@@ -43,6 +50,17 @@ pub struct StreamIngestOutput {
     /// Files ingestion could not use, with the reason.
     #[serde(default)]
     pub failures: Vec<ClipFailure>,
+    /// Transcript windows embedded for search.
+    #[serde(default)]
+    pub windows_embedded: u32,
+    /// Ids of the episodes proposed, in stream order.
+    #[serde(default)]
+    pub episodes_proposed: Vec<String>,
+    /// Ids approved in review (an `EpisodePublish` child was started for each).
+    #[serde(default)]
+    pub episodes_approved: Vec<String>,
+    #[serde(default)]
+    pub episodes_rejected: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -67,6 +85,16 @@ pub struct IngestProgress {
     /// Clips transcribed.
     #[serde(default)]
     pub clips_transcribed: u32,
+    /// Clips summarised and embedded.
+    #[serde(default)]
+    pub clips_summarized: u32,
+    #[serde(default)]
+    pub clips_embedded: u32,
+    /// Episodes proposed, and how many of them have been decided in review.
+    #[serde(default)]
+    pub episodes_proposed: u32,
+    #[serde(default)]
+    pub episodes_reviewed: u32,
     /// 0–100.
     pub percent: f64,
     /// The activity (and clip) being worked on, if any.
@@ -77,18 +105,30 @@ pub struct IngestProgress {
 }
 
 impl IngestProgress {
-    /// Recomputes `percent`: probing counts for 5 %, speech maps for 15 %, transcripts for 40 %,
-    /// previews for 40 % (roughly their share of the work).
+    /// Recomputes `percent` of the work before review: probing counts for 5 %, speech maps
+    /// for 15 %, transcripts for 35 %, previews for 30 %, summaries and embeddings for 5 % each
+    /// and the proposals for the last 5 % (roughly their share of the wall time).
     pub fn update_percent(&mut self) {
         let total = f64::from(self.clips_total.max(1));
         let probed = f64::from(self.clips_done + self.clips_failed) / total;
         let usable = f64::from(self.clips_done.max(1));
         let share = |n: u32| f64::from(n) / usable;
+        let proposed = if matches!(
+            self.stage,
+            IngestStage::AwaitingReview | IngestStage::Publishing | IngestStage::Completed
+        ) {
+            1.0
+        } else {
+            0.0
+        };
         self.percent = (5.0 * probed
             + 15.0 * share(self.clips_analyzed)
-            + 40.0 * share(self.clips_transcribed)
-            + 40.0 * share(self.clips_previewed))
-        .clamp(0.0, 100.0);
+            + 35.0 * share(self.clips_transcribed)
+            + 30.0 * share(self.clips_previewed)
+            + 5.0 * share(self.clips_summarized)
+            + 5.0 * share(self.clips_embedded)
+            + 5.0 * proposed)
+            .clamp(0.0, 100.0);
     }
 }
 
@@ -102,6 +142,13 @@ pub enum IngestStage {
     Recording,
     Analyzing,
     Transcribing,
+    /// Summaries and search embeddings, clip by clip.
+    Summarizing,
+    Proposing,
+    /// Proposals are stored; waiting (as long as it takes) for the `review` signal.
+    AwaitingReview,
+    /// Starting `EpisodePublish` for approved episodes.
+    Publishing,
     Completed,
     Failed,
     Cancelled,
@@ -257,4 +304,103 @@ pub struct TaskUpdate {
     pub workflow_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Input of `text.summarize_clip`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SummarizeClip {
+    pub user_id: String,
+    pub stream_id: String,
+    pub key: String,
+    /// The previous clip's `summary_context` (or the stream's initial summary).
+    #[serde(default)]
+    pub context: String,
+}
+
+/// Output of `text.summarize_clip` (the summary itself is stored on the clip).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SummarizedClip {
+    pub key: String,
+    pub method: crate::episode::SummaryMethod,
+    pub title: String,
+    /// Context for the next clip's summary.
+    pub context: String,
+    pub highlights: u32,
+    pub cached: bool,
+}
+
+/// Input of `text.embed_clip`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmbedClip {
+    pub user_id: String,
+    pub stream_id: String,
+    pub key: String,
+}
+
+/// Output of `text.embed_clip`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmbeddedClip {
+    pub key: String,
+    pub windows: u32,
+    pub model: String,
+    pub dim: u32,
+}
+
+/// Output of `episodes.propose`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProposedEpisodes {
+    pub episodes: Vec<ProposedEpisode>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProposedEpisode {
+    pub id: String,
+    pub title: String,
+    /// Stream seconds.
+    pub start: f64,
+    pub end: f64,
+    pub chapters: u32,
+}
+
+/// The `review` signal: decisions on proposed episodes. Edits to titles, descriptions and
+/// tracks are written by the API before it signals; the workflow acts on the decisions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewSignal {
+    #[serde(default)]
+    pub approve: Vec<String>,
+    #[serde(default)]
+    pub reject: Vec<String>,
+}
+
+/// Input of `episodes.propose`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProposeEpisodesInput {
+    pub user_id: String,
+    pub stream_id: String,
+    #[serde(default)]
+    pub params: crate::episode::EpisodeParams,
+}
+
+/// Input of `episodes.record_review`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RecordReview {
+    pub user_id: String,
+    pub stream_id: String,
+    pub approve: Vec<String>,
+    pub reject: Vec<String>,
+}
+
+/// Input of `EpisodePublish` (`episode-publish-{episode_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodePublishInput {
+    pub user_id: String,
+    pub episode_id: String,
+}
+
+/// Result of `EpisodePublish`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodePublishOutput {
+    pub episode_id: String,
+    /// What the publish step did; until rendering exists: `approved` (recorded, nothing else).
+    pub status: String,
 }

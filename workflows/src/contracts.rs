@@ -5,8 +5,10 @@
 #![allow(unused_variables)]
 
 use gt_types::workflow::{
-    AnalyzeClip, AnalyzedClip, ClipRef, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
-    StreamMedia, StreamRef, TaskUpdate, TranscribeClip, TranscribedClip,
+    AnalyzeClip, AnalyzedClip, ClipRef, EmbedClip, EmbeddedClip, EpisodePublishInput,
+    EpisodePublishOutput, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
+    ProposeEpisodesInput, ProposedEpisodes, RecordReview, StreamMedia, StreamRef, SummarizeClip,
+    SummarizedClip, TaskUpdate, TranscribeClip, TranscribedClip,
 };
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
@@ -68,9 +70,66 @@ impl TaskActivities {
     }
 }
 
+/// What the transcripts mean: summaries and search embeddings (CPU, or a remote model).
+pub struct TextActivities;
+
+#[activity_definitions]
+impl TextActivities {
+    /// Summarises a clip's transcript in the original's schema: with the configured
+    /// OpenAI-compatible chat model (strict JSON schema, context chained from the previous
+    /// clip), or extractively from the transcript when no API key is configured. Stored on the
+    /// clip; a clip without speech gets an empty summary.
+    #[activity(name = "text.summarize_clip")]
+    pub fn summarize_clip(input: SummarizeClip) -> Result<SummarizedClip, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Embeds the clip's transcript windows (~30 s / ~100 words, overlapping) and replaces its
+    /// rows in the search index.
+    #[activity(name = "text.embed_clip")]
+    pub fn embed_clip(input: EmbedClip) -> Result<EmbeddedClip, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Episode proposals and their review.
+pub struct EpisodeActivities;
+
+#[activity_definitions]
+impl EpisodeActivities {
+    /// Turns the stream's speech map and highlights into episode drafts (cut list at the
+    /// source's frame rate, chapters), stored awaiting review. Idempotent: re-proposing
+    /// replaces the stream's undecided proposals and keeps decided ones.
+    #[activity(name = "episodes.propose")]
+    pub fn propose_episodes(
+        input: ProposeEpisodesInput,
+    ) -> Result<ProposedEpisodes, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records review decisions on the stream's proposals.
+    #[activity(name = "episodes.record_review")]
+    pub fn record_review(input: RecordReview) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// The publish step until rendering lands: records that the episode was approved for
+    /// publishing.
+    #[activity(name = "episodes.record_publish_request")]
+    pub fn record_publish_request(
+        input: EpisodePublishInput,
+    ) -> Result<EpisodePublishOutput, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use episode_activities::{
+    ProposeEpisodes, RecordPublishRequest, RecordReview as RecordReviewActivity,
+};
 pub use ingest_activities::{FinalizeStreamClips, ListStreamMedia, ProbeClip};
 pub use media_activities::{AnalyzeSpeech, MakePreview};
 pub use task_activities::UpdateTask;
+pub use text_activities::{EmbedClip as EmbedClipActivity, SummarizeClip as SummarizeClipActivity};
 
 /// Application failure type names shared by activities and retry policies.
 pub mod failure {

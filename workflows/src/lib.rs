@@ -6,9 +6,13 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod clip_reembed;
 pub mod contracts;
+pub mod episode_publish;
 pub mod stream_ingest;
 
+pub use clip_reembed::ClipReembed;
+pub use episode_publish::{EpisodePublish, EpisodePublishRun};
 pub use stream_ingest::{StreamIngest, StreamIngestRun};
 
 use temporalio_workflow::ActivityExecutionError;

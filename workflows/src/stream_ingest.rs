@@ -1,26 +1,35 @@
-//! `StreamIngest` (`stream-ingest-{stream_id}`): turns a stream's recordings into clips.
+//! `StreamIngest` (`stream-ingest-{stream_id}`): turns a stream's recordings into reviewable
+//! episodes.
 //!
 //! list media → probe each file (bounded parallelism; a bad file is recorded and skipped) →
-//! set cumulative start times. Progress is a query; `cancel` stops between steps. Deterministic:
-//! every side effect is an activity.
+//! set cumulative start times → speech maps → transcripts (GPU queue, chained prompt) alongside
+//! previews → per clip a summary (chained context) and search embeddings → episode proposals →
+//! wait, durably, for `review` signals → an `EpisodePublish` child per approved episode.
+//! Progress is a query; `cancel` stops between steps. Deterministic: every side effect is an
+//! activity.
 
 use std::time::Duration;
 
 use gt_types::GPU_TASK_QUEUE;
 use gt_types::records::{TaskStatus, TaskType};
 use gt_types::workflow::{
-    AnalyzeClip, ClipFailure, ClipRef, ClipStart, FinalizeClips, IngestProgress, IngestStage,
-    StreamIngestInput, StreamIngestOutput, StreamRef, TaskUpdate, TranscribeClip,
+    AnalyzeClip, ClipFailure, ClipRef, ClipStart, EmbedClip, EpisodePublishInput, FinalizeClips,
+    IngestProgress, IngestStage, ProposeEpisodesInput, RecordReview, ReviewSignal,
+    StreamIngestInput, StreamIngestOutput, StreamRef, SummarizeClip, TaskUpdate, TranscribeClip,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::common::error::ApplicationFailure;
 use temporalio_workflow::workflows::{join, join_all};
 use temporalio_workflow::{
-    ActivityOptions, RetryPolicy, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
-    WorkflowResult,
+    ActivityOptions, ChildWorkflowOptions, ParentClosePolicy, RetryPolicy, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
-use crate::contracts::{GpuActivities, IngestActivities, MediaActivities, TaskActivities, failure};
+use crate::contracts::{
+    EpisodeActivities, GpuActivities, IngestActivities, MediaActivities, TaskActivities,
+    TextActivities, failure,
+};
+use crate::episode_publish::EpisodePublish;
 use crate::failure_message;
 
 /// Files probed at once. Probing is I/O-light but decoding-heavy work follows per clip; a small
@@ -34,6 +43,9 @@ pub const MAX_PARALLEL_ANALYSES: usize = 2;
 pub const PATCH_MEDIA_ANALYSIS: &str = "media-analysis-v1";
 /// Added transcription (on the GPU queue, alongside the previews) after the speech maps.
 pub const PATCH_TRANSCRIPTION: &str = "transcription-v1";
+
+/// Added summaries, embeddings, episode proposals, review and publish children.
+pub const PATCH_EPISODES: &str = "episodes-v1";
 
 /// Retries for activities that only fail on infrastructure hiccups; bad input is never retried.
 fn retry(max_attempts: u32) -> RetryPolicy {
@@ -98,11 +110,29 @@ fn transcription_options(clip: &ClipStart, queue: &str) -> ActivityOptions {
         .build()
 }
 
+fn summary_options(clip: &ClipStart) -> ActivityOptions {
+    // A chat model answers a 20-minute transcript in under a minute; rate limits are retried
+    // with backoff. The extractive fallback embeds every sentence on the CPU.
+    ActivityOptions::with_start_to_close_timeout(scaled(300, 0.2, clip))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(retry(6))
+        .build()
+}
+
+fn embedding_options(clip: &ClipStart) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(scaled(300, 0.2, clip))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(retry(6))
+        .build()
+}
+
 #[workflow]
 pub struct StreamIngest {
     input: StreamIngestInput,
     progress: IngestProgress,
     cancel_requested: bool,
+    /// Review decisions received and not yet acted on.
+    reviews: Vec<ReviewSignal>,
 }
 
 #[workflow_methods]
@@ -113,6 +143,7 @@ impl StreamIngest {
             input,
             progress: IngestProgress::default(),
             cancel_requested: false,
+            reviews: Vec::new(),
         }
     }
 
@@ -250,31 +281,204 @@ impl StreamIngest {
             .map_err(|e| Stop::Failed(failure_message(&e)))?;
         check_cancel(ctx)?;
 
-        let (mut speech_seconds, mut transcript_segments) = (0.0, 0);
-        if ctx.patched(PATCH_MEDIA_ANALYSIS) {
-            let analysed = Self::analyse(ctx, input, &finalized.clips, media.speech_track).await?;
-            (speech_seconds, transcript_segments) = (analysed.0, analysed.1);
-            failures.extend(analysed.2);
-        }
-        ctx.state_mut(|s| s.progress.percent = 100.0);
-        Ok(StreamIngestOutput {
+        let mut out = StreamIngestOutput {
             clip_count: finalized.clip_count,
             duration: finalized.duration,
-            speech_seconds,
-            transcript_segments,
-            failures,
-        })
+            ..Default::default()
+        };
+        let mut transcribed = Vec::new();
+        if ctx.patched(PATCH_MEDIA_ANALYSIS) {
+            let analysed = Self::analyse(ctx, input, &finalized.clips, media.speech_track).await?;
+            out.speech_seconds = analysed.speech_seconds;
+            out.transcript_segments = analysed.segments;
+            transcribed = analysed.transcribed;
+            failures.extend(analysed.failures);
+        }
+        if ctx.patched(PATCH_EPISODES) {
+            Self::summarise_and_embed(ctx, input, &transcribed, &mut out, &mut failures).await?;
+            Self::propose_and_review(ctx, input, &mut out).await?;
+        }
+        ctx.state_mut(|s| s.progress.percent = 100.0);
+        out.failures = failures;
+        Ok(out)
+    }
+
+    /// Per transcribed clip, in order: its summary (context chained from the previous one)
+    /// and its search embeddings, side by side.
+    async fn summarise_and_embed(
+        ctx: &mut WorkflowContext<Self>,
+        input: &StreamIngestInput,
+        clips: &[ClipStart],
+        out: &mut StreamIngestOutput,
+        failures: &mut Vec<ClipFailure>,
+    ) -> Result<(), Stop> {
+        set_stage(ctx, IngestStage::Summarizing, None);
+        let mut context = input.initial_summary.clone();
+        for clip in clips {
+            ctx.state_mut(|s| {
+                s.progress.current = Some(format!("summary and embeddings of {}", clip.key))
+            });
+            let (summary, embedded) = join!(
+                ctx.execute_activity(
+                    TextActivities::summarize_clip,
+                    SummarizeClip {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        key: clip.key.clone(),
+                        context: context.clone(),
+                    },
+                    summary_options(clip),
+                ),
+                ctx.execute_activity(
+                    TextActivities::embed_clip,
+                    EmbedClip {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        key: clip.key.clone(),
+                    },
+                    embedding_options(clip),
+                )
+            );
+            match summary {
+                Ok(s) => context = s.context,
+                Err(e) => failures.push(ClipFailure {
+                    key: clip.key.clone(),
+                    reason: format!("summary: {}", failure_message(&e)),
+                }),
+            }
+            match embedded {
+                Ok(e) => out.windows_embedded += e.windows,
+                Err(e) => failures.push(ClipFailure {
+                    key: clip.key.clone(),
+                    reason: format!("embeddings: {}", failure_message(&e)),
+                }),
+            }
+            ctx.state_mut(|s| {
+                s.progress.clips_summarized += 1;
+                s.progress.clips_embedded += 1;
+                s.progress.update_percent();
+            });
+            check_cancel(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Proposes episodes, then (unless told not to) waits for review decisions, for as long
+    /// as it takes, starting an `EpisodePublish` child for each approved episode.
+    async fn propose_and_review(
+        ctx: &mut WorkflowContext<Self>,
+        input: &StreamIngestInput,
+        out: &mut StreamIngestOutput,
+    ) -> Result<(), Stop> {
+        set_stage(
+            ctx,
+            IngestStage::Proposing,
+            Some("proposing episodes".into()),
+        );
+        let proposed = ctx
+            .execute_activity(
+                EpisodeActivities::propose_episodes,
+                ProposeEpisodesInput {
+                    user_id: input.user_id.clone(),
+                    stream_id: input.stream_id.clone(),
+                    params: input.episodes.unwrap_or_default(),
+                },
+                store_options(),
+            )
+            .await
+            .map_err(|e| Stop::Failed(format!("proposing episodes: {}", failure_message(&e))))?;
+        let ids: Vec<String> = proposed.episodes.iter().map(|e| e.id.clone()).collect();
+        out.episodes_proposed = ids.clone();
+        ctx.state_mut(|s| s.progress.episodes_proposed = ids.len() as u32);
+        if !input.await_review.unwrap_or(true) || ids.is_empty() {
+            return Ok(());
+        }
+        set_stage(
+            ctx,
+            IngestStage::AwaitingReview,
+            Some("waiting for review".into()),
+        );
+        ctx.state_mut(|s| s.progress.update_percent());
+        let mut pending: Vec<String> = ids;
+        while !pending.is_empty() {
+            ctx.wait_condition(|s| !s.reviews.is_empty() || s.cancel_requested)
+                .await
+                .map_err(|_| Stop::Cancelled)?;
+            check_cancel(ctx)?;
+            let review = ctx.state_mut(|s| s.reviews.remove(0));
+            // Decisions about episodes this run did not propose (or already decided) are
+            // ignored: the API validated them against the store before signalling.
+            let approve: Vec<String> = review
+                .approve
+                .into_iter()
+                .filter(|id| pending.contains(id))
+                .collect();
+            let reject: Vec<String> = review
+                .reject
+                .into_iter()
+                .filter(|id| pending.contains(id) && !approve.contains(id))
+                .collect();
+            if approve.is_empty() && reject.is_empty() {
+                continue;
+            }
+            ctx.execute_activity(
+                EpisodeActivities::record_review,
+                RecordReview {
+                    user_id: input.user_id.clone(),
+                    stream_id: input.stream_id.clone(),
+                    approve: approve.clone(),
+                    reject: reject.clone(),
+                },
+                store_options(),
+            )
+            .await
+            .map_err(|e| Stop::Failed(format!("recording the review: {}", failure_message(&e))))?;
+            pending.retain(|id| !approve.contains(id) && !reject.contains(id));
+            set_stage(ctx, IngestStage::Publishing, None);
+            for id in &approve {
+                // Publishing goes on even if this ingestion is later cancelled.
+                let opts = ChildWorkflowOptions::builder()
+                    .workflow_id(format!("episode-publish-{id}"))
+                    .parent_close_policy(ParentClosePolicy::Abandon)
+                    .build();
+                let started = ctx
+                    .start_child_workflow(
+                        EpisodePublish::run,
+                        EpisodePublishInput {
+                            user_id: input.user_id.clone(),
+                            episode_id: id.clone(),
+                        },
+                        opts,
+                    )
+                    .await;
+                if let Err(e) = started {
+                    return Err(Stop::Failed(format!("starting the publish of {id}: {e}")));
+                }
+            }
+            out.episodes_approved.extend(approve);
+            out.episodes_rejected.extend(reject);
+            let decided = (out.episodes_approved.len() + out.episodes_rejected.len()) as u32;
+            ctx.state_mut(|s| s.progress.episodes_reviewed = decided);
+            if !pending.is_empty() {
+                set_stage(
+                    ctx,
+                    IngestStage::AwaitingReview,
+                    Some("waiting for review".into()),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Speech maps for every clip; then transcripts (GPU queue, in order, each prompted with
     /// the previous one's tail) alongside previews (CPU). A clip that fails is recorded and
-    /// skipped. Returns the seconds of speech, transcript segments written, and the failures.
+    /// skipped.
     async fn analyse(
         ctx: &mut WorkflowContext<Self>,
         input: &StreamIngestInput,
         clips: &[ClipStart],
         speech_track: Option<u32>,
-    ) -> Result<(f64, u32, Vec<ClipFailure>), Stop> {
+    ) -> Result<Analysed, Stop> {
         let params = input.analysis.unwrap_or_default();
         let mut failures = Vec::new();
         let mut speech_seconds = 0.0;
@@ -324,6 +528,7 @@ impl StreamIngest {
             check_cancel(ctx)?;
         }
         let mut segments = 0;
+        let mut transcribed_clips = Vec::new();
         if ctx.patched(PATCH_TRANSCRIPTION) {
             ctx.state_mut(|s| {
                 s.progress.current = Some("transcribing and building previews".into())
@@ -332,14 +537,20 @@ impl StreamIngest {
                 Self::transcribe(ctx, input, &analysed),
                 Self::previews(ctx, input, clips)
             );
-            let (n, f) = transcribed?;
+            let (n, done, f) = transcribed?;
             segments = n;
+            transcribed_clips = done;
             failures.extend(f);
             failures.extend(previewed?);
         } else {
             failures.extend(Self::previews(ctx, input, clips).await?);
         }
-        Ok((speech_seconds, segments, failures))
+        Ok(Analysed {
+            speech_seconds,
+            segments,
+            transcribed: transcribed_clips,
+            failures,
+        })
     }
 
     /// Transcripts of the clips in stream order; each prompt carries the previous one's tail.
@@ -347,7 +558,7 @@ impl StreamIngest {
         ctx: &WorkflowContext<Self>,
         input: &StreamIngestInput,
         clips: &[ClipStart],
-    ) -> Result<(u32, Vec<ClipFailure>), Stop> {
+    ) -> Result<(u32, Vec<ClipStart>, Vec<ClipFailure>), Stop> {
         let queue = input
             .gpu_task_queue
             .clone()
@@ -355,6 +566,7 @@ impl StreamIngest {
         let mut prompt = input.initial_prompt.clone();
         let mut segments = 0;
         let mut failures = Vec::new();
+        let mut done = Vec::new();
         for clip in clips {
             let result = ctx
                 .execute_activity(
@@ -373,6 +585,7 @@ impl StreamIngest {
             match result {
                 Ok(t) => {
                     segments += t.segments;
+                    done.push(clip.clone());
                     // A clip with no speech keeps the context of the one before.
                     if !t.tail.is_empty() {
                         prompt = t.tail;
@@ -389,7 +602,7 @@ impl StreamIngest {
             });
             check_cancel(ctx)?;
         }
-        Ok((segments, failures))
+        Ok((segments, done, failures))
     }
 
     /// Thumbnails and HLS previews, two clips at a time.
@@ -438,6 +651,19 @@ impl StreamIngest {
     pub fn cancel(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
         self.cancel_requested = true;
     }
+
+    /// Review decisions on proposed episodes; acted on in the order received.
+    #[signal]
+    pub fn review(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ReviewSignal) {
+        self.reviews.push(decision);
+    }
+}
+
+struct Analysed {
+    speech_seconds: f64,
+    segments: u32,
+    transcribed: Vec<ClipStart>,
+    failures: Vec<ClipFailure>,
 }
 
 enum Stop {

@@ -2,5 +2,8 @@ pub mod health;
 pub mod media;
 pub mod openapi;
 pub mod records;
+pub mod review;
+pub mod search;
 pub mod stream;
 pub mod web;
+pub mod ws;

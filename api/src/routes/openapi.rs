@@ -167,6 +167,51 @@ pub fn document() -> Value {
         "parameters": [{"name": "stream_id", "in": "path", "required": true, "schema": {"type": "string"}}],
         "responses": with_errors("200", json_content(status.to_value(), "Status and progress"))
     }}));
+    let stream_param =
+        json!({"name": "stream_id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let hit = schemars::schema_for!(gt_types::episode::SearchHit);
+    paths.insert("/stream/{stream_id}/cancel".into(), json!({"post": {
+        "tags": ["workflows"], "summary": "Stop the stream's running ingestion at its next step",
+        "parameters": [stream_param],
+        "responses": with_errors("202", json!({"description": "Cancel requested"}))
+    }}));
+    paths.insert("/stream/{stream_id}/episodes".into(), json!({"get": {
+        "tags": ["review"], "summary": "The stream's proposed episodes (any review state), in stream order",
+        "parameters": [stream_param],
+        "responses": with_errors("200", json_content(json!({"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Episodes"}}}}), "Proposals"))
+    }}));
+    paths.insert("/stream/{stream_id}/review".into(), json!({"post": {
+        "tags": ["review"],
+        "summary": "Approve, reject or edit proposals; edits are written at once, decisions are signalled to the waiting ingestion (409 when none waits)",
+        "parameters": [stream_param],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+            "approve": {"type": "array", "items": {"type": "string"}},
+            "reject": {"type": "array", "items": {"type": "string"}},
+            "edits": {"type": "array", "items": {"type": "object", "required": ["id"], "additionalProperties": false, "properties": {
+                "id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+                "tracks": {"type": "array"}, "chapters": {"type": "array"}, "tags": {"type": "array"}}}}}}}}},
+        "responses": with_errors("202", json!({"description": "Accepted"}))
+    }}));
+    paths.insert("/transcripts/edit".into(), json!({"post": {
+        "tags": ["review"], "summary": "Correct transcript segments; the clip's search windows are re-embedded",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["clipKey", "segments"], "additionalProperties": false, "properties": {
+            "clipKey": {"type": "string"},
+            "segments": {"type": "array", "items": {"type": "object", "required": ["idx", "text"], "properties": {"idx": {"type": "integer"}, "text": {"type": "string"}}}}}}}}},
+        "responses": with_errors("202", json!({"description": "Saved; re-embedding started"}))
+    }}));
+    paths.insert("/search".into(), json!({"get": {
+        "tags": ["search"], "summary": "Semantic search over transcript windows; hits carry stream-time offsets and a deep link",
+        "parameters": [
+            {"name": "q", "in": "query", "required": true, "schema": {"type": "string", "maxLength": 1000}},
+            {"name": "stream_id", "in": "query", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}],
+        "responses": with_errors("200", json_content(json!({"type": "object", "properties": {"items": {"type": "array", "items": hit.to_value()}, "model": {"type": "string"}}}), "Best windows first"))
+    }}));
+    paths.insert("/ws".into(), json!({"get": {
+        "tags": ["live"], "summary": "WebSocket: TASK_UPDATE {task, old_status} for the token owner's tasks", "security": [],
+        "parameters": [{"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}],
+        "responses": {"101": {"description": "Switching protocols"}, "401": {"description": "Missing or invalid token"}}
+    }}));
     paths.insert(
         "/healthz".into(),
         json!({"get": {"tags": ["health"], "summary": "The process is up", "security": [],

@@ -25,7 +25,11 @@ pub fn router() -> Router<AppState> {
 
 /// The caller's stream, or 404: workflow ids carry only the stream id, so ownership is checked
 /// against the store before any workflow is touched.
-async fn owned_stream(state: &AppState, user: &AuthUser, stream_id: &str) -> ApiResult<Value> {
+pub(crate) async fn owned_stream(
+    state: &AppState,
+    user: &AuthUser,
+    stream_id: &str,
+) -> ApiResult<Value> {
     match state.records.get(&user.user_id, &STREAMS, stream_id).await {
         Ok(v) => Ok(v),
         Err(StoreError::NotFound(_)) => Err(ApiError::NotFound(format!(
@@ -57,6 +61,10 @@ async fn start_ingest(
             "language must be a two-letter ISO 639-1 code such as \"en\", got {lang:?}"
         )));
     }
+    if let Some(p) = &req.episodes {
+        p.validate()
+            .map_err(|e| ApiError::BadRequest(format!("invalid episode parameters: {e}")))?;
+    }
     if let Some(p) = &req.analysis {
         p.validate()
             .map_err(|e| ApiError::BadRequest(format!("invalid analysis parameters: {e}")))?;
@@ -82,6 +90,8 @@ async fn start_ingest(
             analysis: req.analysis,
             language: req.language,
             gpu_task_queue: None,
+            await_review: req.await_review,
+            episodes: req.episodes,
         })
         .await?;
     let code = if started.started {

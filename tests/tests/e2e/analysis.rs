@@ -81,7 +81,11 @@ async fn ingestion_maps_speech_and_builds_previews() {
     )
     .await;
     let (s, _) = app
-        .post(ALICE, "/stream", json!({"streamId": "show"}))
+        .post(
+            ALICE,
+            "/stream",
+            json!({"awaitReview": false, "streamId": "show"}),
+        )
         .await;
     assert_eq!(s, 202);
     let done = wait_for_ingest(&app, ALICE, "show").await;
@@ -268,8 +272,12 @@ async fn ingestion_maps_speech_and_builds_previews() {
         .path()
         .join(clips[0]["transcode"][0]["path"].as_str().unwrap());
     let (wav_t, seg_t) = (mtime(&wav), mtime(&seg));
-    app.post(ALICE, "/stream", json!({"streamId": "show"}))
-        .await;
+    app.post(
+        ALICE,
+        "/stream",
+        json!({"awaitReview": false, "streamId": "show"}),
+    )
+    .await;
     let again = wait_for_ingest(&app, ALICE, "show").await;
     assert_eq!(again["status"], "COMPLETED");
     assert_eq!(
@@ -321,12 +329,12 @@ async fn speech_track_setting_audio_less_files_and_bad_parameters() {
     )
     .await;
     let (s, body) = app
-        .post(ALICE, "/stream", json!({"streamId": "cfg", "analysis": {"noise_db": 10.0, "min_silence": 1.0, "margin": 0.1}}))
+        .post(ALICE, "/stream", json!({"awaitReview": false, "streamId": "cfg", "analysis": {"noise_db": 10.0, "min_silence": 1.0, "margin": 0.1}}))
         .await;
     assert_eq!(s, 400, "{body}");
     assert!(body["message"].as_str().unwrap().contains("noise_db"));
     let (s, _) = app
-        .post(ALICE, "/stream", json!({"streamId": "cfg", "analysis": {"noise_db": -45.0, "min_silence": 1.0, "margin": 0.1}}))
+        .post(ALICE, "/stream", json!({"awaitReview": false, "streamId": "cfg", "analysis": {"noise_db": -45.0, "min_silence": 1.0, "margin": 0.1}}))
         .await;
     assert_eq!(s, 202);
     let done = wait_for_ingest(&app, ALICE, "cfg").await;

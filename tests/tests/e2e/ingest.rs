@@ -81,7 +81,7 @@ async fn ingest_probes_every_clip_and_records_start_times() {
     assert_eq!(s, 201);
 
     // No worker yet: the run stays queued, and a duplicate start joins it.
-    let body = json!({"streamId": "s1", "initialPrompt": "p", "initialSummary": "s"});
+    let body = json!({"awaitReview": false, "streamId": "s1", "initialPrompt": "p", "initialSummary": "s"});
     let (s, first) = app.post(ALICE, "/stream", body.clone()).await;
     assert_eq!(s, 202, "{first}");
     assert_eq!(first["id"], "stream-ingest-s1");
@@ -193,7 +193,13 @@ async fn ingest_probes_every_clip_and_records_start_times() {
     // Another user sees none of it.
     assert_eq!(app.get(BOB, "/stream/s1/progress").await.0, 404);
     assert_eq!(
-        app.post(BOB, "/stream", json!({"streamId": "s1"})).await.0,
+        app.post(
+            BOB,
+            "/stream",
+            json!({"awaitReview": false, "streamId": "s1"})
+        )
+        .await
+        .0,
         404
     );
     app.stop().await;
@@ -225,7 +231,13 @@ async fn unusable_files_fail_once_with_their_name_and_the_rest_is_ingested() {
         json!({"id": "bad", "prefix": "bad/"}),
     )
     .await;
-    let (s, started) = app.post(ALICE, "/stream", json!({"streamId": "bad"})).await;
+    let (s, started) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"awaitReview": false, "streamId": "bad"}),
+        )
+        .await;
     assert_eq!(s, 202, "{started}");
     let done = wait_for_ingest(&app, ALICE, "bad").await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
@@ -305,19 +317,27 @@ async fn ingest_requests_are_validated_before_anything_starts() {
     .await;
     for (body, status, msg) in [
         (
-            json!({"streamId": "missing"}),
+            json!({"awaitReview": false, "streamId": "missing"}),
             404,
             "stream 'missing' not found",
         ),
-        (json!({"streamId": "noprefix"}), 400, "has no prefix"),
-        (json!({"streamId": ""}), 400, "must not be empty"),
+        (
+            json!({"awaitReview": false, "streamId": "noprefix"}),
+            400,
+            "has no prefix",
+        ),
+        (
+            json!({"awaitReview": false, "streamId": ""}),
+            400,
+            "must not be empty",
+        ),
         (
             json!({"initialPrompt": "x"}),
             400,
             "missing field `streamId`",
         ),
         (
-            json!({"streamId": "noprefix", "surprise": 1}),
+            json!({"awaitReview": false, "streamId": "noprefix", "surprise": 1}),
             400,
             "unknown field",
         ),

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod auth;
+mod episodes;
 mod health;
 mod ingest;
 mod media;

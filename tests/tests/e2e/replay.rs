@@ -1,6 +1,7 @@
 //! Recorded histories of earlier versions of the workflows replay against the current code:
 //! a change that would break running (or queried) executions fails here, not in production.
-//! Record new ones with `gt history <workflow-id> -o tests/histories/<name>.json`.
+//! Record new ones with `gt history <workflow-id> -o tests/histories/<name>.json` (or, for the
+//! episode flow, `GT_RECORD_HISTORIES=dir ./gt test a_recording_becomes`).
 
 use gt_workflows::StreamIngest;
 use temporalio_client::WorkflowHistory;
@@ -21,6 +22,12 @@ const HISTORIES: &[(&str, &[u8])] = &[
         // Plus transcripts (GPU queue) alongside the previews.
         "stream_ingest_v3_transcripts",
         include_bytes!("../../histories/stream_ingest_v3_transcripts.json"),
+    ),
+    (
+        // Plus summaries, embeddings, proposals, two review decisions and a publish child
+        // (recorded by `GT_RECORD_HISTORIES=dir ./gt test a_recording_becomes`).
+        "stream_ingest_v4_episodes",
+        include_bytes!("../../histories/stream_ingest_v4_episodes.json"),
     ),
 ];
 

@@ -143,7 +143,7 @@ async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
         .post(
             ALICE,
             "/stream",
-            json!({"streamId": "talk", "initialPrompt": "A gaming stream.", "language": "en"}),
+            json!({"awaitReview": false, "streamId": "talk", "initialPrompt": "A gaming stream.", "language": "en"}),
         )
         .await;
     assert_eq!(s, 202, "{started}");
@@ -296,7 +296,7 @@ async fn a_worker_killed_mid_clip_resumes_and_leaves_exactly_one_transcript() {
         .post(
             ALICE,
             "/stream",
-            json!({"streamId": "long", "language": "en"}),
+            json!({"awaitReview": false, "streamId": "long", "language": "en"}),
         )
         .await;
     assert_eq!(s, 202);
@@ -404,7 +404,12 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
     mic_clip(&app.recordings.path().join("m/a.mkv"), &SENTENCES[..1], 1.0);
     app.post(ALICE, "/records/streams", json!({"id": "m", "prefix": "m"}))
         .await;
-    app.post(ALICE, "/stream", json!({"streamId": "m"})).await;
+    app.post(
+        ALICE,
+        "/stream",
+        json!({"awaitReview": false, "streamId": "m"}),
+    )
+    .await;
     let done = wait_for_ingest(&app, ALICE, "m").await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     let failures = done["result"]["failures"].as_array().unwrap();

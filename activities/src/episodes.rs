@@ -1,0 +1,557 @@
+//! Episode proposals from the speech map and the summaries' highlights, and what review
+//! decides about them.
+//!
+//! Talk runs (speech joined across pauses shorter than `break_gap`) become episodes; runs longer
+//! than `max_length` are split at their longest pauses, runs shorter than `min_length` are
+//! dropped. Each proposal gets a title and description from the series templates, `tracks`
+//! (ISO-8601 durations), a cut list v1.0.0 at the source's own frame rate, and chapters from
+//! the highlights inside it.
+
+use std::sync::Arc;
+
+use gt_store::insight::SeriesTemplates;
+use gt_store::{PgStore, PipelineStore};
+use gt_types::episode::{CUT_LIST_VERSION, Chapter, ClipSummary, EpisodeParams, ReviewStatus};
+use gt_types::records::{Interval, TaskStatus, TaskType, VideoClip};
+use gt_types::workflow::{
+    EpisodePublishInput, EpisodePublishOutput, ProposeEpisodesInput, ProposedEpisode,
+    ProposedEpisodes, RecordReview, TaskUpdate,
+};
+use serde_json::{Value, json};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{invalid_input, store_error};
+
+/// Frame rate used for clips without video (an audio-only recording still gets a cut list).
+pub const AUDIO_ONLY_FPS: f64 = 60.0;
+/// Chapters closer together than this are merged (YouTube wants at least 10 s each).
+pub const MIN_CHAPTER_SECONDS: f64 = 10.0;
+
+pub struct EpisodeActivitiesImpl {
+    pub store: Arc<PgStore>,
+}
+
+#[activities]
+impl EpisodeActivitiesImpl {
+    #[activity(definition = gt_workflows::contracts::ProposeEpisodes)]
+    pub async fn propose_episodes(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ProposeEpisodesInput,
+    ) -> Result<ProposedEpisodes, ActivityError> {
+        input.params.validate().map_err(invalid_input)?;
+        let clips = self
+            .store
+            .stream_clips(&input.user_id, &input.stream_id)
+            .await
+            .map_err(store_error)?;
+        let templates = self
+            .store
+            .series_templates(&input.user_id, &input.stream_id)
+            .await
+            .map_err(store_error)?;
+        let drafts = propose(&input.stream_id, &clips, &templates, &input.params);
+        let records: Vec<Value> = drafts.iter().map(|d| d.record.clone()).collect();
+        self.store
+            .replace_proposals(&input.user_id, &input.stream_id, &records)
+            .await
+            .map_err(store_error)?;
+        Ok(ProposedEpisodes {
+            episodes: drafts.into_iter().map(|d| d.summary).collect(),
+        })
+    }
+
+    #[activity(definition = gt_workflows::contracts::RecordReviewActivity)]
+    pub async fn record_review(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RecordReview,
+    ) -> Result<(), ActivityError> {
+        for (ids, status) in [
+            (&input.approve, ReviewStatus::Approved),
+            (&input.reject, ReviewStatus::Rejected),
+        ] {
+            self.store
+                .set_review_status(&input.user_id, &input.stream_id, ids, status)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    #[activity(definition = gt_workflows::contracts::RecordPublishRequest)]
+    pub async fn record_publish_request(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: EpisodePublishInput,
+    ) -> Result<EpisodePublishOutput, ActivityError> {
+        // Rendering and upload are not built yet: the publish request is recorded as a task
+        // the streamer sees, and nothing else happens.
+        let info = ctx.info();
+        self.store
+            .upsert_task(&TaskUpdate {
+                user_id: input.user_id.clone(),
+                task_id: format!("publish-{}", input.episode_id),
+                task_type: TaskType::Upload,
+                status: TaskStatus::Pending,
+                record_id: input.episode_id.clone(),
+                workflow_id: info.workflow_id.clone().unwrap_or_default(),
+                message: Some("approved for publishing; rendering and upload come later".into()),
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(EpisodePublishOutput {
+            episode_id: input.episode_id,
+            status: "approved".into(),
+        })
+    }
+}
+
+/// A proposal: the episode record to store and its short form for the workflow.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub record: Value,
+    pub summary: ProposedEpisode,
+}
+
+/// Speech of the whole stream in stream seconds, sorted and merged.
+fn stream_speech(clips: &[VideoClip]) -> Vec<Interval> {
+    let mut all: Vec<Interval> = clips
+        .iter()
+        .filter_map(|c| {
+            let offset = c.start_time?;
+            let map = c.speech.as_ref()?;
+            Some(map.speech.iter().map(move |s| Interval {
+                start: s.start + offset,
+                end: s.end + offset,
+            }))
+        })
+        .flatten()
+        .collect();
+    all.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let mut merged: Vec<Interval> = Vec::new();
+    for s in all {
+        match merged.last_mut() {
+            Some(last) if s.start <= last.end => last.end = last.end.max(s.end),
+            _ => merged.push(s),
+        }
+    }
+    merged
+}
+
+/// Talk runs: speech joined across pauses shorter than `break_gap`, long runs split at their
+/// longest pauses, short ones dropped.
+pub fn talk_runs(speech: &[Interval], p: &EpisodeParams) -> Vec<Interval> {
+    let mut runs: Vec<Vec<Interval>> = Vec::new();
+    for s in speech {
+        match runs.last_mut() {
+            Some(run) if s.start - run.last().unwrap().end < p.break_gap => run.push(*s),
+            _ => runs.push(vec![*s]),
+        }
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<Vec<Interval>> = runs.into_iter().rev().collect();
+    while let Some(run) = stack.pop() {
+        let (start, end) = (run[0].start, run.last().unwrap().end);
+        if end - start > p.max_length && run.len() > 1 {
+            // Split at the longest pause (ties: the one nearest the middle).
+            let mid = (start + end) / 2.0;
+            let cut = (1..run.len())
+                .max_by(|&a, &b| {
+                    let gap = |i: usize| run[i].start - run[i - 1].end;
+                    gap(a).total_cmp(&gap(b)).then(
+                        (run[b].start - mid)
+                            .abs()
+                            .total_cmp(&(run[a].start - mid).abs()),
+                    )
+                })
+                .unwrap();
+            let (left, right) = run.split_at(cut);
+            stack.push(right.to_vec());
+            stack.push(left.to_vec());
+            continue;
+        }
+        if end - start >= p.min_length {
+            out.push(Interval { start, end });
+        }
+    }
+    out
+}
+
+/// `PT1M2.5S`-style duration, as the front end writes episode tracks.
+pub fn iso_duration(seconds: f64) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms % 60_000);
+    let mut out = String::from("PT");
+    if h > 0 {
+        out.push_str(&format!("{h}H"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if s > 0 || (h == 0 && m == 0) {
+        if s % 1000 == 0 {
+            out.push_str(&format!("{}S", s / 1000));
+        } else {
+            out.push_str(&format!(
+                "{}S",
+                format!("{:.3}", s as f64 / 1000.0).trim_end_matches('0')
+            ));
+        }
+    }
+    out
+}
+
+/// `m:ss` / `h:mm:ss` for chapter lists in descriptions.
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).floor() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The clip's video frame rate (or [`AUDIO_ONLY_FPS`]).
+fn fps_of(clip: &VideoClip) -> f64 {
+    clip.metadata
+        .as_ref()
+        .and_then(|m| m.video_tracks().find_map(|v| v.fps))
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(AUDIO_ONLY_FPS)
+}
+
+fn clip_duration(clip: &VideoClip) -> f64 {
+    clip.metadata.as_ref().map_or(0.0, |m| m.format.duration)
+}
+
+/// Cut list v1.0.0 for stream interval `[start, end)`: one input per clip it touches, frame
+/// numbers at that clip's own frame rate (end exclusive), sections played in order.
+pub fn cut_list(clips: &[VideoClip], start: f64, end: f64) -> Value {
+    let mut inputs = Vec::new();
+    let mut track = Vec::new();
+    for clip in clips {
+        let Some(offset) = clip.start_time else {
+            continue;
+        };
+        let (a, b) = (
+            (start - offset).max(0.0),
+            (end - offset).min(clip_duration(clip)),
+        );
+        if b <= a {
+            continue;
+        }
+        let fps = fps_of(clip);
+        let start_frame = (a * fps).floor() as u64;
+        let end_frame = ((b * fps).ceil() as u64).max(start_frame + 1);
+        track.push(json!({"mediaIndex": inputs.len(), "sectionIndex": 0}));
+        inputs.push(json!({
+            "s3Location": clip.key,
+            "sections": [{"startFrame": start_frame, "endFrame": end_frame}],
+        }));
+    }
+    json!({"version": CUT_LIST_VERSION, "inputMedia": inputs, "outputTrack": track})
+}
+
+/// Chapters inside `[start, end)` from the clips' highlights (stream time), the first at 0.
+pub fn chapters(clips: &[VideoClip], start: f64, end: f64) -> Vec<Chapter> {
+    let mut marks: Vec<(f64, String)> = clips
+        .iter()
+        .filter_map(|c| {
+            let offset = c.start_time?;
+            let s: ClipSummary = serde_json::from_value(c.summary.clone()?).ok()?;
+            Some(
+                s.highlights
+                    .into_iter()
+                    .map(move |h| (h.timestamp_start + offset, h.description)),
+            )
+        })
+        .flatten()
+        .filter(|(t, _)| *t >= start - 1.0 && *t < end)
+        .collect();
+    marks.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<Chapter> = Vec::new();
+    for (t, title) in marks {
+        let at = (t - start).max(0.0);
+        let title = chapter_title(&title);
+        if out.is_empty() {
+            out.push(Chapter { start: 0.0, title });
+        } else if at - out.last().unwrap().start >= MIN_CHAPTER_SECONDS {
+            out.push(Chapter { start: at, title });
+        }
+    }
+    if out.is_empty() {
+        out.push(Chapter {
+            start: 0.0,
+            title: "Start".into(),
+        });
+    }
+    out
+}
+
+fn chapter_title(text: &str) -> String {
+    let t = text.trim().trim_end_matches(['.', '!', '?']);
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.len() > 8 {
+        format!("{}…", words[..8].join(" "))
+    } else {
+        words.join(" ")
+    }
+}
+
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    out
+}
+
+/// The stream's episode proposals.
+pub fn propose(
+    stream_id: &str,
+    clips: &[VideoClip],
+    templates: &SeriesTemplates,
+    params: &EpisodeParams,
+) -> Vec<Draft> {
+    let runs = talk_runs(&stream_speech(clips), params);
+    let total = runs.len();
+    runs.into_iter()
+        .enumerate()
+        .map(|(n, run)| {
+            let order_index = templates.max_order_index + n as i64 + 1;
+            let chapters = chapters(clips, run.start, run.end);
+            // The summary title of the clip where the episode starts, for the template.
+            let summary_title = clips
+                .iter()
+                .rfind(|c| c.start_time.is_some_and(|s| s <= run.start))
+                .and_then(|c| serde_json::from_value::<ClipSummary>(c.summary.clone()?).ok())
+                .map(|s| s.title)
+                .unwrap_or_default();
+            let vars = [
+                ("title", templates.stream_title.clone()),
+                ("episode_order_index", order_index.to_string()),
+                ("stream_description", templates.stream_description.clone()),
+                ("summary_title", summary_title),
+                ("part", format!("{} of {total}", n + 1)),
+            ];
+            let title = fill(&templates.title_template, &vars);
+            let mut description = fill(&templates.description_template, &vars);
+            if chapters.len() > 1 {
+                let list = chapters
+                    .iter()
+                    .map(|c| format!("{} {}", clock(c.start), c.title))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                description = format!("{}\n\n{list}", description.trim_end())
+                    .trim()
+                    .to_string();
+            }
+            let id = format!("{stream_id}-ep-{}", (run.start * 1000.0).round() as u64);
+            let record = json!({
+                "id": id,
+                "title": title,
+                "description": description,
+                "order_index": order_index,
+                "tracks": [{"start": iso_duration(run.start), "end": iso_duration(run.end)}],
+                "series_id": templates.series_id,
+                "cut_list": cut_list(clips, run.start, run.end),
+                "chapters": chapters,
+                "start_time": run.start,
+                "end_time": run.end,
+                "tags": [],
+            });
+            Draft {
+                summary: ProposedEpisode {
+                    id,
+                    title,
+                    start: run.start,
+                    end: run.end,
+                    chapters: chapters.len() as u32,
+                },
+                record,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gt_types::media::{FormatInfo, MediaInfo, SpeechMap, StreamInfo};
+
+    fn iv(start: f64, end: f64) -> Interval {
+        Interval { start, end }
+    }
+
+    #[test]
+    fn talk_runs_break_at_long_pauses_split_long_talk_and_drop_short_talk() {
+        let p = EpisodeParams {
+            break_gap: 20.0,
+            min_length: 10.0,
+            max_length: 100.0,
+        };
+        // 0–50 talk (short pauses), 30 s break, 80–95 talk, 25 s break, a 3 s blip.
+        let speech = [
+            iv(0.0, 20.0),
+            iv(25.0, 50.0),
+            iv(80.0, 95.0),
+            iv(120.0, 123.0),
+        ];
+        assert_eq!(talk_runs(&speech, &p), vec![iv(0.0, 50.0), iv(80.0, 95.0)]);
+        // 0–250 in pieces: split at the longest pauses until each part is ≤ 100 s.
+        let long = [
+            iv(0.0, 60.0),
+            iv(62.0, 90.0),
+            iv(99.0, 180.0),
+            iv(185.0, 250.0),
+        ];
+        let runs = talk_runs(&long, &p);
+        assert!(runs.iter().all(|r| r.end - r.start <= 100.0), "{runs:?}");
+        assert_eq!(runs.first().unwrap().start, 0.0);
+        assert_eq!(runs.last().unwrap().end, 250.0);
+        assert_eq!(
+            runs[0],
+            iv(0.0, 90.0),
+            "first cut at the 9 s pause: {runs:?}"
+        );
+    }
+
+    #[test]
+    fn iso_durations_and_clocks() {
+        assert_eq!(iso_duration(62.5), "PT1M2.5S");
+        assert_eq!(iso_duration(0.0), "PT0S");
+        assert_eq!(iso_duration(3600.0), "PT1H");
+        assert_eq!(iso_duration(3723.25), "PT1H2M3.25S");
+        assert_eq!(clock(65.9), "1:05");
+        assert_eq!(clock(3725.0), "1:02:05");
+    }
+
+    fn clip(
+        key: &str,
+        start: f64,
+        duration: f64,
+        fps: Option<f64>,
+        speech: Vec<Interval>,
+    ) -> VideoClip {
+        let mut streams = vec![];
+        if let Some(fps) = fps {
+            streams.push(StreamInfo {
+                index: 0,
+                codec_type: gt_types::media::CodecType::Video,
+                codec_name: "h264".into(),
+                duration: None,
+                bit_rate: None,
+                sample_rate: None,
+                channels: None,
+                width: Some(1280),
+                height: Some(720),
+                fps: Some(fps),
+                frame_rate: None,
+                keyframe_interval: None,
+                language: None,
+                title: None,
+            });
+        }
+        VideoClip {
+            id: key.into(),
+            key: key.into(),
+            start_time: Some(start),
+            metadata: Some(MediaInfo {
+                format: FormatInfo {
+                    duration,
+                    ..Default::default()
+                },
+                streams,
+            }),
+            speech: Some(SpeechMap {
+                speech,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cut_lists_use_each_clips_frame_rate_and_span_clip_boundaries() {
+        let clips = vec![
+            clip("s/a.mkv", 0.0, 100.0, Some(30.0), vec![]),
+            clip("s/b.mkv", 100.0, 100.0, Some(60.0), vec![]),
+        ];
+        let c = cut_list(&clips, 90.0, 110.5);
+        assert_eq!(c["version"], "1.0.0");
+        assert_eq!(c["inputMedia"][0]["s3Location"], "s/a.mkv");
+        assert_eq!(
+            c["inputMedia"][0]["sections"][0],
+            json!({"startFrame": 2700, "endFrame": 3000})
+        );
+        assert_eq!(
+            c["inputMedia"][1]["sections"][0],
+            json!({"startFrame": 0, "endFrame": 630})
+        );
+        assert_eq!(
+            c["outputTrack"],
+            json!([{"mediaIndex": 0, "sectionIndex": 0}, {"mediaIndex": 1, "sectionIndex": 0}])
+        );
+        // Audio-only clips still get frames, at the documented rate.
+        let audio = vec![clip("s/c.m4a", 0.0, 10.0, None, vec![])];
+        assert_eq!(
+            cut_list(&audio, 1.0, 2.0)["inputMedia"][0]["sections"][0]["endFrame"],
+            120
+        );
+    }
+
+    #[test]
+    fn proposals_fill_templates_and_chapters_from_highlights() {
+        let mut a = clip(
+            "s/a.mkv",
+            0.0,
+            100.0,
+            Some(30.0),
+            vec![iv(5.0, 40.0), iv(70.0, 95.0)],
+        );
+        a.summary = Some(
+            json!({"title": "Castle", "keywords": [], "summary_context": "",
+            "summary_main_discussion": "", "attentions": [], "transcription_errors": [],
+            "highlights": [
+                {"timestamp_start": 8.0, "timestamp_end": 9.0, "description": "The boss has three phases.", "reasoning": ""},
+                {"timestamp_start": 30.0, "timestamp_end": 31.0, "description": "Second phase", "reasoning": ""},
+                {"timestamp_start": 33.0, "timestamp_end": 34.0, "description": "too close", "reasoning": ""},
+                {"timestamp_start": 80.0, "timestamp_end": 81.0, "description": "Next episode moment", "reasoning": ""}
+            ]}),
+        );
+        let templates = SeriesTemplates {
+            series_id: Some("ser".into()),
+            stream_title: "Castle night".into(),
+            stream_description: "We storm the castle.".into(),
+            title_template: "${title} - Episode ${episode_order_index}".into(),
+            description_template: "${stream_description}".into(),
+            max_order_index: 4,
+        };
+        let p = EpisodeParams {
+            break_gap: 20.0,
+            min_length: 10.0,
+            max_length: 600.0,
+        };
+        let drafts = propose("s", &[a], &templates, &p);
+        assert_eq!(drafts.len(), 2);
+        let first = &drafts[0].record;
+        assert_eq!(first["title"], "Castle night - Episode 5");
+        assert_eq!(drafts[1].record["title"], "Castle night - Episode 6");
+        assert_eq!(first["tracks"], json!([{"start": "PT5S", "end": "PT40S"}]));
+        let chapters: Vec<Chapter> = serde_json::from_value(first["chapters"].clone()).unwrap();
+        assert_eq!(chapters.len(), 2, "{chapters:?}");
+        assert_eq!(chapters[0].start, 0.0);
+        assert_eq!(chapters[1].start, 25.0);
+        assert_eq!(chapters[0].title, "The boss has three phases");
+        let description = first["description"].as_str().unwrap();
+        assert!(
+            description.starts_with("We storm the castle.\n\n0:00 The boss"),
+            "{description}"
+        );
+        assert!(description.contains("0:25 Second phase"), "{description}");
+        // Same input, same ids: re-proposing is idempotent.
+        assert_eq!(first["id"], "s-ep-5000");
+    }
+}

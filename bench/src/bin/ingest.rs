@@ -1,0 +1,201 @@
+//! `bench/ingest`: the whole StreamIngest pipeline (probe, speech maps, transcription with
+//! Whisper base on the CPU, previews, summaries, embeddings, proposals) on a generated one-hour
+//! recording (four 15-minute OBS-like segments, about 40 % silence), through the real stack:
+//! Temporal, Postgres with pgvector, the API and both workers. Prints a stage breakdown taken
+//! from the workflow history and `ingest realtime_factor=X` (recording duration ÷ wall time).
+//!
+//! ```sh
+//! ./gt build release
+//! ~/.cache/glowing-telegram/target/release/gt test-env -- \
+//!     cargo run --release -p gt-bench --bin ingest
+//! ```
+//!
+//! GT_BENCH_MINUTES (default 60) sets the recording length.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use gt_cli::media_gen::{
+    AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
+};
+use gt_tests::{ALICE, TestApp, wait_for_ingest_within};
+use serde_json::{Value, json};
+
+fn segment_spec(minutes: f64, seed: usize) -> RecordingSpec {
+    // Talk in runs of sentences with short pauses; between runs, longer silences (gameplay
+    // without commentary) so that about 40 % of the time is silent.
+    let mut segs = Vec::new();
+    let (mut t, mut i) = (0.0, seed);
+    while t < minutes * 60.0 {
+        for _ in 0..6 {
+            segs.push(Segment::Speech(SENTENCES[i % SENTENCES.len()].into()));
+            segs.push(Segment::Silence(0.8));
+            i += 1;
+            t += 5.3;
+        }
+        let gap = 12.0 + (i % 5) as f64 * 4.0;
+        segs.push(Segment::Silence(gap));
+        t += gap;
+    }
+    RecordingSpec {
+        video: Some((640, 360, 30)),
+        tracks: vec![Track {
+            title: "Mic".into(),
+            segments: segs,
+        }],
+        container: Container::Mkv,
+        audio_codec: AudioCodec::Aac,
+    }
+}
+
+fn secs(v: &Value) -> Option<f64> {
+    // History event times are RFC 3339 strings.
+    let s = v.as_str()?;
+    let dt = chrono_like(s)?;
+    Some(dt)
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp (UTC `Z`), without a date library.
+fn chrono_like(s: &str) -> Option<f64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let mut t = time.split(':');
+    let (h, mi, sec) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86400.0 + h * 3600.0 + mi * 60.0 + sec)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let minutes: f64 = std::env::var("GT_BENCH_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60.0);
+    let app = TestApp::start().await?;
+    let parts = 4;
+    let mut duration = 0.0;
+    let mut speech = 0.0;
+    let t = Instant::now();
+    for p in 0..parts {
+        let path = app
+            .recordings
+            .path()
+            .join(format!("bench/2026-01-01 20-{:02}-00.mkv", p * 15));
+        let g = generate(&segment_spec(minutes / parts as f64, p * 7), &path)?;
+        duration += g.duration;
+        speech += g.speech(0).iter().map(|(a, b)| b - a).sum::<f64>();
+    }
+    println!(
+        "generated {:.1} min in {parts} files, {:.0} % silence ({:.0} s to generate)",
+        duration / 60.0,
+        100.0 * (1.0 - speech / duration),
+        t.elapsed().as_secs_f64()
+    );
+    app.post(
+        ALICE,
+        "/records/streams",
+        json!({"id": "bench", "prefix": "bench"}),
+    )
+    .await;
+    let started = Instant::now();
+    let (s, body) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"streamId": "bench", "language": "en", "awaitReview": false}),
+        )
+        .await;
+    anyhow::ensure!(s == 202, "start: {s} {body}");
+    let done = wait_for_ingest_within(&app, ALICE, "bench", Duration::from_secs(6 * 3600)).await;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(done["status"] == "COMPLETED", "{done}");
+
+    // Stage breakdown: for each activity type, first scheduled → last completed, and the sum
+    // of its attempts' run times.
+    let client = app.temporal_client().await?;
+    let history = client
+        .get_workflow_handle::<gt_workflows::StreamIngest>("stream-ingest-bench")
+        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::builder().build())
+        .to_json()
+        .await?;
+    let history: Value = serde_json::from_slice(&history)?;
+    let mut scheduled: BTreeMap<i64, (String, f64)> = BTreeMap::new();
+    let mut spans: BTreeMap<String, (f64, f64, f64, u32)> = BTreeMap::new();
+    let mut started_at: BTreeMap<i64, f64> = BTreeMap::new();
+    for e in history["events"].as_array().into_iter().flatten() {
+        let id = e["eventId"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let at = secs(&e["eventTime"]).unwrap_or(0.0);
+        let attrs = &e["attributes"];
+        if let Some(a) = attrs.get("ActivityTaskScheduledEventAttributes") {
+            let kind = a["activityType"]["name"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string();
+            scheduled.insert(id, (kind, at));
+        } else if let Some(a) = attrs.get("ActivityTaskStartedEventAttributes") {
+            let sid = a["scheduledEventId"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            started_at.insert(sid, at);
+        } else if let Some(a) = attrs.get("ActivityTaskCompletedEventAttributes") {
+            let sid: i64 = a["scheduledEventId"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if let Some((kind, sched)) = scheduled.get(&sid) {
+                let run = at - started_at.get(&sid).copied().unwrap_or(*sched);
+                let entry = spans.entry(kind.clone()).or_insert((f64::MAX, 0.0, 0.0, 0));
+                entry.0 = entry.0.min(*sched);
+                entry.1 = entry.1.max(at);
+                entry.2 += run;
+                entry.3 += 1;
+            }
+        }
+    }
+    let origin = spans.values().map(|s| s.0).fold(f64::MAX, f64::min);
+    println!(
+        "stage breakdown (seconds from the first activity; busy = sum of activity run times):"
+    );
+    let mut rows: Vec<_> = spans.into_iter().collect();
+    rows.sort_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    for (kind, (first, last, busy, n)) in rows {
+        println!(
+            "  {kind:<32} {n:>3}×  {:>7.1} → {:>7.1}  busy {:>7.1}",
+            first - origin,
+            last - origin,
+            busy
+        );
+    }
+    let r = &done["result"];
+    println!(
+        "result: {} clips, {:.0} s of speech, {} transcript segments, {} windows, {} episodes proposed",
+        r["clip_count"],
+        r["speech_seconds"].as_f64().unwrap_or(0.0),
+        r["transcript_segments"],
+        r["windows_embedded"],
+        r["episodes_proposed"].as_array().map_or(0, Vec::len)
+    );
+    println!(
+        "ingest wall_s={wall:.1} audio_s={duration:.1} realtime_factor={:.2}",
+        duration / wall
+    );
+    println!("ingest realtime_factor={:.2}", duration / wall);
+    app.stop().await;
+    Ok(())
+}

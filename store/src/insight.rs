@@ -1,0 +1,420 @@
+//! What ingestion derives from transcripts and what review does with it: clip summaries,
+//! embedded transcript windows (pgvector) and their search, episode proposals and decisions,
+//! and transcript edits. Every write is idempotent (replace-by-natural-key).
+
+use gt_types::episode::{ClipSummary, ReviewStatus, SearchHit};
+use gt_types::records::VideoClip;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::types::Json;
+
+use crate::error::{StoreError, StoreResult};
+use crate::pg::PgStore;
+
+/// A transcript segment row (times in clip and stream seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRow {
+    pub idx: i32,
+    pub start: f64,
+    pub end: f64,
+    pub stream_start: f64,
+    pub stream_end: f64,
+    pub text: String,
+    pub edited: bool,
+}
+
+/// An embedded transcript window, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRow {
+    pub stream_start: f64,
+    pub stream_end: f64,
+    pub text: String,
+    pub embedding: Vec<f32>,
+}
+
+/// Episode templates of the stream's series (front-end defaults when there is none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesTemplates {
+    pub series_id: Option<String>,
+    pub stream_title: String,
+    pub stream_description: String,
+    pub title_template: String,
+    pub description_template: String,
+    /// The series' highest episode number so far.
+    pub max_order_index: i64,
+}
+
+/// pgvector's text form, `[0.1,0.2,...]`.
+pub fn vector_literal(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 10 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&x.to_string());
+    }
+    s.push(']');
+    s
+}
+
+fn dim_of(v: &[f32]) -> StoreResult<i32> {
+    if v.is_empty() || v.len() > 16_000 {
+        return Err(StoreError::Invalid(format!(
+            "an embedding must have 1 to 16000 dimensions, got {}",
+            v.len()
+        )));
+    }
+    Ok(v.len() as i32)
+}
+
+impl PgStore {
+    /// The clip's transcript rows in order (they carry edits; the clip's JSON mirrors them).
+    pub async fn transcript_rows(&self, user_id: &str, key: &str) -> StoreResult<Vec<SegmentRow>> {
+        let rows = sqlx::query(
+            "SELECT idx, start, \"end\", stream_start, stream_end, text, edited
+             FROM transcript_segments WHERE user_id = $1 AND clip_key = $2 ORDER BY idx",
+        )
+        .bind(user_id)
+        .bind(key)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SegmentRow {
+                idx: r.get(0),
+                start: r.get(1),
+                end: r.get(2),
+                stream_start: r.get(3),
+                stream_end: r.get(4),
+                text: r.get(5),
+                edited: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Replaces one segment's text (a reviewer's correction), on the row and in the clip's
+    /// transcript JSON, in one transaction. Returns the clip's stream id.
+    pub async fn edit_segment(
+        &self,
+        user_id: &str,
+        key: &str,
+        idx: i32,
+        text: &str,
+    ) -> StoreResult<String> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE transcript_segments SET text = $4, edited = true, updated_at = now()
+             WHERE user_id = $1 AND clip_key = $2 AND idx = $3 RETURNING stream_id",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(idx)
+        .bind(text)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "transcript segment {idx} of clip '{key}' not found"
+            ))
+        })?;
+        let stream_id: String = row.get(0);
+        // Keep the clip's transcript (the original's shape) in step with the rows.
+        sqlx::query(
+            "UPDATE video_clips SET
+                 transcription = jsonb_set(
+                     jsonb_set(transcription, ARRAY['segments', $3::text, 'text'], to_jsonb($4::text)),
+                     '{text}',
+                     to_jsonb((SELECT string_agg(text, ' ' ORDER BY idx) FROM transcript_segments
+                               WHERE user_id = $1 AND clip_key = $2))),
+                 updated_at = now()
+             WHERE user_id = $1 AND id = $2 AND transcription IS NOT NULL",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(idx.to_string())
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stream_id)
+    }
+
+    pub async fn save_summary(
+        &self,
+        user_id: &str,
+        key: &str,
+        summary: &ClipSummary,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE video_clips SET summary = $3, updated_at = now() WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(Json(summary))
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("clip '{key}' not found")));
+        }
+        Ok(())
+    }
+
+    /// Replaces the clip's windows (of every model: the index holds one embedding per window)
+    /// with `windows`, in one transaction.
+    pub async fn replace_windows(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        key: &str,
+        model: &str,
+        windows: &[WindowRow],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM transcript_windows WHERE user_id = $1 AND clip_key = $2")
+            .bind(user_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        for (i, w) in windows.iter().enumerate() {
+            let dim = dim_of(&w.embedding)?;
+            sqlx::query(
+                "INSERT INTO transcript_windows (user_id, stream_id, clip_key, model, idx, dim,
+                     stream_start, stream_end, text, embedding)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::vector)",
+            )
+            .bind(user_id)
+            .bind(stream_id)
+            .bind(key)
+            .bind(model)
+            .bind(i as i32)
+            .bind(dim)
+            .bind(w.stream_start)
+            .bind(w.stream_end)
+            .bind(&w.text)
+            .bind(vector_literal(&w.embedding))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The `limit` windows nearest to `query` (cosine) among the user's windows embedded with
+    /// `model`, optionally within one stream. Uses the dimension's HNSW index.
+    pub async fn search_windows(
+        &self,
+        user_id: &str,
+        stream_id: Option<&str>,
+        model: &str,
+        query: &[f32],
+        limit: i64,
+    ) -> StoreResult<Vec<SearchHit>> {
+        let dim = dim_of(query)?;
+        // The cast must match the partial index expression for the planner to use it; the
+        // dimension is an integer we computed, not caller text.
+        let sql = format!(
+            "SELECT stream_id, clip_key, stream_start, stream_end, text,
+                    1 - (embedding::vector({dim}) <=> $1::text::vector({dim})) AS score
+             FROM transcript_windows
+             WHERE dim = {dim} AND user_id = $2 AND model = $3
+               AND ($4::text IS NULL OR stream_id = $4)
+             ORDER BY embedding::vector({dim}) <=> $1::text::vector({dim})
+             LIMIT $5"
+        );
+        let mut tx = self.pool().begin().await?;
+        // With a filter, let HNSW keep scanning until enough rows pass it (pgvector 0.8).
+        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(vector_literal(query))
+            .bind(user_id)
+            .bind(model)
+            .bind(stream_id)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut hits: Vec<SearchHit> = rows
+            .into_iter()
+            .map(|r| {
+                let stream_id: String = r.get(0);
+                let start: f64 = r.get(2);
+                SearchHit {
+                    link: format!("/streams/{stream_id}?t={}", start.floor() as i64),
+                    stream_id,
+                    clip_key: r.get(1),
+                    start,
+                    end: r.get(3),
+                    text: r.get(4),
+                    score: r.get(5),
+                }
+            })
+            .collect();
+        // relaxed_order may return near-ties slightly out of order.
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(hits)
+    }
+
+    /// The models the user's windows were embedded with, most rows first.
+    pub async fn window_models(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT model FROM transcript_windows WHERE user_id = $1
+             GROUP BY model ORDER BY count(*) DESC",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The stream's usable clips in stream order.
+    pub async fn stream_clips(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+    ) -> StoreResult<Vec<VideoClip>> {
+        let rows = sqlx::query(
+            "SELECT to_jsonb(t) FROM video_clips t
+             WHERE user_id = $1 AND stream_id = $2 AND start_time IS NOT NULL AND error IS NULL
+             ORDER BY start_time, key",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let doc: Value = r.get(0);
+                serde_json::from_value(doc)
+                    .map_err(|e| StoreError::Invalid(format!("a clip has a malformed field: {e}")))
+            })
+            .collect()
+    }
+
+    /// Title/description templates for the stream's episodes.
+    pub async fn series_templates(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+    ) -> StoreResult<SeriesTemplates> {
+        let row = sqlx::query(
+            "SELECT s.series_id, coalesce(s.title, s.id), coalesce(s.description, ''),
+                    r.episode_title_template, r.episode_description_template,
+                    coalesce(r.max_episode_order_index, 0)
+             FROM streams s LEFT JOIN series r ON r.user_id = s.user_id AND r.id = s.series_id
+             WHERE s.user_id = $1 AND s.id = $2",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("stream '{stream_id}' not found")))?;
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        Ok(SeriesTemplates {
+            series_id: row.get(0),
+            stream_title: row.get(1),
+            stream_description: row.get(2),
+            // The front end's defaults.
+            title_template: non_empty(row.get(3))
+                .unwrap_or_else(|| "${title} - Episode ${episode_order_index}".into()),
+            description_template: non_empty(row.get(4))
+                .unwrap_or_else(|| "${stream_description}".into()),
+            max_order_index: row.get(5),
+        })
+    }
+
+    /// Replaces the stream's undecided proposals with `episodes` (full records with ids);
+    /// proposals already approved or rejected are kept, and a new proposal with a decided
+    /// one's id is skipped. Returns the ids written.
+    pub async fn replace_proposals(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        episodes: &[Value],
+    ) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM episodes WHERE user_id = $1 AND stream_id = $2
+               AND review_status = 'awaiting_review'",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .execute(&mut *tx)
+        .await?;
+        let mut ids = Vec::new();
+        for e in episodes {
+            let id = e["id"].as_str().unwrap_or_default().to_string();
+            let done = sqlx::query(
+                "INSERT INTO episodes (user_id, id, title, description, order_index, tracks,
+                     stream_id, series_id, cut_list, review_status, chapters, start_time, end_time,
+                     upload_status, is_published, tags)
+                 SELECT $1, e.id, e.title, e.description, e.order_index, e.tracks, $2,
+                        e.series_id, e.cut_list, 'awaiting_review', e.chapters, e.start_time,
+                        e.end_time, 'not_ready_to_upload', false, coalesce(e.tags, '[]')
+                 FROM jsonb_to_record($3) AS e(id text, title text, description text,
+                     order_index bigint, tracks jsonb, series_id text, cut_list jsonb,
+                     chapters jsonb, start_time double precision, end_time double precision,
+                     tags jsonb)
+                 ON CONFLICT (user_id, id) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(stream_id)
+            .bind(Json(e))
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                ids.push(id);
+            }
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// The stream's proposals (any review state) in stream order.
+    pub async fn proposals(&self, user_id: &str, stream_id: &str) -> StoreResult<Vec<Value>> {
+        let rows = sqlx::query(
+            "SELECT to_jsonb(t) - 'user_id' FROM episodes t
+             WHERE user_id = $1 AND stream_id = $2 AND review_status IS NOT NULL
+             ORDER BY start_time, id",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Sets the review state of the stream's episodes `ids`. Unknown ids are an error and
+    /// change nothing.
+    pub async fn set_review_status(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        ids: &[String],
+        status: ReviewStatus,
+    ) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE episodes SET review_status = $4, updated_at = now()
+             WHERE user_id = $1 AND stream_id = $2 AND id = ANY($3) AND review_status IS NOT NULL",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .bind(ids)
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != ids.len() as u64 {
+            return Err(StoreError::NotFound(format!(
+                "not every episode in {ids:?} is a proposal of stream '{stream_id}'"
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! What ingestion makes of a transcript: clip summaries (the original's LLM schema), transcript
+//! windows for search, and episode proposals with their cut lists and chapters.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of summaries; bumping it makes ingestion summarise again.
+pub const SUMMARY_VERSION: &str = "summary-1";
+/// Version of the transcript windowing; bumping it re-embeds.
+pub const WINDOWS_VERSION: &str = "windows-1";
+/// The cut list format every episode carries.
+pub const CUT_LIST_VERSION: &str = "1.0.0";
+
+/// A moment the summary points at. Times are clip seconds (as the original's transcript times).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Moment {
+    pub timestamp_start: f64,
+    pub timestamp_end: f64,
+    pub description: String,
+    pub reasoning: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TranscriptionErrorNote {
+    pub timestamp_start: f64,
+    pub description: String,
+    pub reasoning: String,
+}
+
+/// How a summary was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryMethod {
+    /// An OpenAI-compatible chat model with the strict JSON schema.
+    #[default]
+    Llm,
+    /// The local fallback: sentences picked from the transcript, nothing written anew.
+    Extractive,
+}
+
+/// `video_clips.summary`: the original's fields plus how it was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClipSummary {
+    pub title: String,
+    pub keywords: Vec<String>,
+    pub summary_context: String,
+    pub summary_main_discussion: String,
+    pub highlights: Vec<Moment>,
+    pub attentions: Vec<Moment>,
+    pub transcription_errors: Vec<TranscriptionErrorNote>,
+    #[serde(default)]
+    pub method: SummaryMethod,
+    /// The chat model, or the embedding model the extractive summary ranked with.
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub version: String,
+    /// Fingerprint of the transcript that was summarised.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// A chapter of an episode; `start` is seconds from the episode's start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Chapter {
+    pub start: f64,
+    pub title: String,
+}
+
+/// Review state of a proposed episode (`episodes.review_status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    #[default]
+    AwaitingReview,
+    Approved,
+    Rejected,
+}
+
+impl ReviewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingReview => "awaiting_review",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// One search hit: a transcript window and where it is in the stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SearchHit {
+    pub stream_id: String,
+    pub clip_key: String,
+    /// Seconds from the start of the stream.
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    /// Cosine similarity, 1 = same direction.
+    pub score: f64,
+    /// Deep link to the moment in the web UI.
+    pub link: String,
+}
+
+/// How speech becomes episode proposals.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct EpisodeParams {
+    /// A silence at least this long (seconds) always ends an episode (a break, "BRB").
+    pub break_gap: f64,
+    /// Talk shorter than this (seconds) is not an episode on its own.
+    pub min_length: f64,
+    /// Longer talk is split at its longest pauses until every part fits.
+    pub max_length: f64,
+}
+
+impl Default for EpisodeParams {
+    fn default() -> Self {
+        Self {
+            break_gap: 120.0,
+            min_length: 60.0,
+            max_length: 1800.0,
+        }
+    }
+}
+
+impl EpisodeParams {
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v > 0.0;
+        if !ok(self.break_gap) || !ok(self.min_length) || !ok(self.max_length) {
+            return Err("break_gap, min_length and max_length must be positive seconds".into());
+        }
+        if self.min_length > self.max_length {
+            return Err(format!(
+                "min_length ({}) must not exceed max_length ({})",
+                self.min_length, self.max_length
+            ));
+        }
+        Ok(())
+    }
+}
