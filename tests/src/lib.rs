@@ -272,6 +272,35 @@ impl Drop for WorkerThread {
     }
 }
 
+/// Lower-case alphanumeric words of `text` (punctuation dropped).
+pub fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word error rate: word-level edit distance over the reference length.
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
 /// Local models only: extractive summaries, MiniLM embeddings from `GT_EMBED_MODEL_DIR`.
 pub fn local_ai() -> gt_ai::AiConfig {
     gt_ai::AiConfig {
@@ -404,6 +433,31 @@ impl TestApp {
             Some(self.temporal.clone()),
         )?);
         Ok(())
+    }
+
+    /// A worker binary built beside the test (`worker-cpu`, `worker-gpu`) as a process on this
+    /// app's database, Temporal, blob dirs and queues, so a test can kill it without warning.
+    pub fn worker_process(&self, name: &str) -> std::process::Command {
+        // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
+        let exe = std::env::current_exe().expect("the test executable's path");
+        let bin = exe.parent().unwrap().parent().unwrap().join(name);
+        assert!(
+            bin.is_file(),
+            "{} not built (./gt test builds every target)",
+            bin.display()
+        );
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env("DATABASE_URL", &self.database_url)
+            .env(
+                "TEMPORAL_ADDRESS",
+                self.temporal.address.as_deref().unwrap_or_default(),
+            )
+            .env("GT_RECORDINGS_DIR", self.recordings.path())
+            .env("GT_ARTIFACTS_DIR", self.artifacts.path())
+            .env("GT_CPU_TASK_QUEUE", &self.cpu_task_queue)
+            .env("GT_GPU_TASK_QUEUE", &self.gpu_task_queue)
+            .env("RUST_LOG", "warn");
+        cmd
     }
 
     pub fn token(&self, user: &str) -> String {

@@ -22,6 +22,7 @@ use gt_bench::{alternate, cache_dir, ffmpeg, present, run};
 use gt_cli::media_gen::{
     AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
 };
+use gt_tests::wer;
 
 const FW_SCRIPT: &str = r#"
 import sys, time
@@ -168,33 +169,6 @@ fn read_pcm(wav: &Path) -> anyhow::Result<Vec<f32>> {
         bail!("{} is {rate} Hz", wav.display());
     }
     Ok(pcm.into_iter().map(|s| f32::from(s) / 32768.0).collect())
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len().max(1) as f64
 }
 
 /// `pieces` chunks of `pcm` (seconds), cut at the quietest 100 ms near equal divisions.

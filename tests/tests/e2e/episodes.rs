@@ -662,26 +662,11 @@ async fn the_openai_path_speaks_its_wire_format_and_cancel_stops_a_waiting_inges
 }
 
 fn worker_cpu(app: &TestApp) -> std::process::Child {
-    // target/<profile>/deps/e2e-<hash> → target/<profile>/worker-cpu
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("worker-cpu");
-    assert!(
-        bin.is_file(),
-        "{} not built (./gt test builds every target)",
-        bin.display()
-    );
-    std::process::Command::new(bin)
-        .env("DATABASE_URL", &app.database_url)
-        .env("TEMPORAL_ADDRESS", app.temporal.address.as_deref().unwrap())
-        .env("GT_RECORDINGS_DIR", app.recordings.path())
-        .env("GT_ARTIFACTS_DIR", app.artifacts.path())
-        .env("GT_CPU_TASK_QUEUE", &app.cpu_task_queue)
-        .env("GT_GPU_TASK_QUEUE", &app.gpu_task_queue)
+    app.worker_process("worker-cpu")
         .env("GT_ANALYSIS_THREADS", "2")
         .env("GT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
         .env_remove("OPENAI_API_KEY")
         .env_remove("GT_OPENAI_API_KEY")
-        .env("RUST_LOG", "warn")
         .spawn()
         .unwrap()
 }

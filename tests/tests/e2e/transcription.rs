@@ -2,7 +2,7 @@
 //! generated speech, empty audio, prompt chaining across clips, and a GPU worker killed in the
 //! middle of a clip.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,34 +16,7 @@ use serde_json::{Value, json};
 use crate::ingest::fetch_history;
 
 use gt_tests::whisper_model as model;
-
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word error rate: word-level edit distance over the reference length.
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len().max(1) as f64
-}
+use gt_tests::{wer, words};
 
 fn mic_clip(path: &Path, sentences: &[&str], pause: f64) -> Generated {
     let mut segments = vec![Segment::Silence(1.0)];
@@ -237,30 +210,12 @@ async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
     app.stop().await;
 }
 
-fn worker_gpu_binary() -> PathBuf {
-    // target/<profile>/deps/e2e-<hash> → target/<profile>/worker-gpu
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("worker-gpu");
-    assert!(
-        bin.is_file(),
-        "{} not built (./gt test builds every target)",
-        bin.display()
-    );
-    bin
-}
-
 fn spawn_worker(app: &TestApp) -> std::process::Child {
-    std::process::Command::new(worker_gpu_binary())
-        .env("DATABASE_URL", &app.database_url)
-        .env("TEMPORAL_ADDRESS", app.temporal.address.as_deref().unwrap())
-        .env("GT_RECORDINGS_DIR", app.recordings.path())
-        .env("GT_ARTIFACTS_DIR", app.artifacts.path())
-        .env("GT_GPU_TASK_QUEUE", &app.gpu_task_queue)
+    app.worker_process("worker-gpu")
         .env("GT_WHISPER_MODEL", model())
         .env("GT_WHISPER_THREADS", "2")
         // Small chunks so the clip has several and the kill lands between two.
         .env("GT_TRANSCRIBE_CHUNK_S", "8")
-        .env("RUST_LOG", "warn")
         .spawn()
         .unwrap()
 }
