@@ -65,6 +65,21 @@ pub struct RecordingSpec {
     pub audio_codec: AudioCodec,
 }
 
+impl RecordingSpec {
+    /// An MKV with one AAC track titled "Mic" and, if given, a `(width, height, fps)` video.
+    pub fn mic(segments: Vec<Segment>, video: Option<(u32, u32, u32)>) -> Self {
+        Self {
+            video,
+            tracks: vec![Track {
+                title: "Mic".into(),
+                segments,
+            }],
+            container: Container::Mkv,
+            audio_codec: AudioCodec::Aac,
+        }
+    }
+}
+
 /// What was generated: per track, where each segment lies (seconds from the start).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {

@@ -15,9 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use gt_cli::media_gen::{
-    AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
-};
+use gt_cli::media_gen::{RecordingSpec, SENTENCES, Segment, generate};
 use gt_tests::{ALICE, TestApp, wait_for_ingest_within};
 use serde_json::{Value, json};
 
@@ -37,15 +35,7 @@ fn segment_spec(minutes: f64, seed: usize) -> RecordingSpec {
         segs.push(Segment::Silence(gap));
         t += gap;
     }
-    RecordingSpec {
-        video: Some((640, 360, 30)),
-        tracks: vec![Track {
-            title: "Mic".into(),
-            segments: segs,
-        }],
-        container: Container::Mkv,
-        audio_codec: AudioCodec::Aac,
-    }
+    RecordingSpec::mic(segs, Some((640, 360, 30)))
 }
 
 fn secs(v: &Value) -> Option<f64> {

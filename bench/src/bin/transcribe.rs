@@ -146,18 +146,7 @@ fn mixed_recording() -> anyhow::Result<PathBuf> {
             segments.push(Segment::Speech(SENTENCES[(i * 3) % SENTENCES.len()].into()));
             segments.push(Segment::Silence([3.0, 4.5, 2.5, 5.0][i % 4]));
         }
-        generate(
-            &RecordingSpec {
-                video: None,
-                tracks: vec![Track {
-                    title: "Mic".into(),
-                    segments,
-                }],
-                container: Container::Mkv,
-                audio_codec: AudioCodec::Aac,
-            },
-            &path,
-        )?;
+        generate(&RecordingSpec::mic(segments, None), &path)?;
     }
     Ok(path)
 }

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use gt_cli::media_gen::{
-    AudioCodec, Container, Generated, RecordingSpec, Segment, Track, generate,
-};
+use gt_cli::media_gen::{Generated, RecordingSpec, Segment, generate};
 use gt_tests::{ALICE, AppOptions, BOB, TestApp, wait_for_ingest};
 use serde_json::{Value, json};
 
@@ -44,20 +42,8 @@ fn talk(sentences: &[&str], lead: f64, tail: f64) -> Vec<Segment> {
 }
 
 fn recording(path: &Path, segments: Vec<Segment>) -> Generated {
-    generate(
-        &RecordingSpec {
-            // 30 fps, so the cut list's frame numbers can be checked against seconds.
-            video: Some((320, 180, 30)),
-            tracks: vec![Track {
-                title: "Mic".into(),
-                segments,
-            }],
-            container: Container::Mkv,
-            audio_codec: AudioCodec::Aac,
-        },
-        path,
-    )
-    .unwrap()
+    // 30 fps, so the cut list's frame numbers can be checked against seconds.
+    generate(&RecordingSpec::mic(segments, Some((320, 180, 30))), path).unwrap()
 }
 
 /// Two files: the castle talk, a 40 s break spanning the file boundary, the baking talk.

@@ -24,19 +24,7 @@ fn mic_clip(path: &Path, sentences: &[&str], pause: f64) -> Generated {
         segments.push(Segment::Speech((*s).into()));
         segments.push(Segment::Silence(pause));
     }
-    generate(
-        &RecordingSpec {
-            video: None,
-            tracks: vec![Track {
-                title: "Mic".into(),
-                segments,
-            }],
-            container: Container::Mkv,
-            audio_codec: AudioCodec::Aac,
-        },
-        path,
-    )
-    .unwrap()
+    generate(&RecordingSpec::mic(segments, None), path).unwrap()
 }
 
 async fn transcript_of(app: &TestApp, key: &str) -> (Value, Transcript) {
