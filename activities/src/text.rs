@@ -11,7 +11,7 @@ use gt_store::{PgStore, PipelineStore};
 use gt_types::episode::{
     ClipSummary, Moment, SUMMARY_VERSION, SummaryMethod, TranscriptionErrorNote,
 };
-use gt_types::transcript::Transcript;
+use gt_types::transcript::{Transcript, fingerprint};
 use gt_types::workflow::{EmbedClip, EmbeddedClip, SummarizeClip, SummarizedClip};
 use serde_json::{Value, json};
 use temporalio_macros::activities;
@@ -67,7 +67,7 @@ impl TextActivitiesImpl {
             None => self.embedder.model().to_string(),
         };
         // The context is part of the input: a different previous clip means a new summary.
-        let source = fingerprint(&[&transcript.text, &input.context, &model]);
+        let source = fingerprint(&(&transcript.text, &input.context, &model));
         if let Some(existing) = clip
             .summary
             .as_ref()
@@ -178,18 +178,6 @@ fn outcome(key: &str, s: &ClipSummary, cached: bool) -> SummarizedClip {
         highlights: s.highlights.len() as u32,
         cached,
     }
-}
-
-fn fingerprint(parts: &[&str]) -> String {
-    // FNV-1a: stable across processes and versions, unlike std's hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain([0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
 }
 
 /// What the summary model is asked to do (the original's intent: context continuity across

@@ -190,9 +190,14 @@ impl Workflows {
         }
     }
 
-    /// Hands review decisions to the stream's ingestion, which must be waiting for them.
-    pub async fn review(&self, stream_id: &str, decision: ReviewSignal) -> Result<(), ApiError> {
-        let run_id = self.ensure_awaiting_review(stream_id).await?;
+    /// Hands review decisions to run `run_id` of the stream's ingestion (from
+    /// [`Self::ensure_awaiting_review`]).
+    pub async fn review(
+        &self,
+        stream_id: &str,
+        run_id: String,
+        decision: ReviewSignal,
+    ) -> Result<(), ApiError> {
         match self
             .ingest_handle(stream_id, Some(run_id))
             .signal(

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 
 /// Where generated benchmark inputs are kept between runs.
 pub fn cache_dir() -> PathBuf {
@@ -22,19 +21,7 @@ pub fn cache_dir() -> PathBuf {
     base
 }
 
-pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {:?}", cmd.get_program()))?;
-    if !out.status.success() {
-        bail!(
-            "{:?} failed: {}",
-            cmd.get_program(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
-}
+pub use gt_cli::media_gen::run;
 
 pub fn ffmpeg() -> Command {
     let mut c = Command::new("ffmpeg");

@@ -102,7 +102,9 @@ impl Generated {
 
 const RATE: u32 = 48_000;
 
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
+/// Runs `cmd` to completion; its stderr on success (FFmpeg reports there), or an error
+/// naming the program with its stderr.
+pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd
         .output()
         .with_context(|| format!("running {:?}", cmd.get_program()))?;
@@ -113,7 +115,7 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn ffmpeg() -> Command {

@@ -110,16 +110,9 @@ fn transcription_options(clip: &ClipStart, queue: &str) -> ActivityOptions {
         .build()
 }
 
-fn summary_options(clip: &ClipStart) -> ActivityOptions {
-    // A chat model answers a 20-minute transcript in under a minute; rate limits are retried
-    // with backoff. The extractive fallback embeds every sentence on the CPU.
-    ActivityOptions::with_start_to_close_timeout(scaled(300, 0.2, clip))
-        .heartbeat_timeout(Duration::from_secs(60))
-        .retry_policy(retry(6))
-        .build()
-}
-
-fn embedding_options(clip: &ClipStart) -> ActivityOptions {
+/// Summaries and embeddings: a chat model answers a 20-minute transcript in under a minute
+/// (rate limits are retried with backoff); local embedding runs on the CPU.
+fn text_options(clip: &ClipStart) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(scaled(300, 0.2, clip))
         .heartbeat_timeout(Duration::from_secs(60))
         .retry_policy(retry(6))
@@ -327,7 +320,7 @@ impl StreamIngest {
                         key: clip.key.clone(),
                         context: context.clone(),
                     },
-                    summary_options(clip),
+                    text_options(clip),
                 ),
                 ctx.execute_activity(
                     TextActivities::embed_clip,
@@ -336,7 +329,7 @@ impl StreamIngest {
                         stream_id: input.stream_id.clone(),
                         key: clip.key.clone(),
                     },
-                    embedding_options(clip),
+                    text_options(clip),
                 )
             );
             match summary {

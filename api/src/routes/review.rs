@@ -139,22 +139,24 @@ async fn review(
             "an edit must change at least one field".into(),
         ));
     }
-    let decided = !req.approve.is_empty() || !req.reject.is_empty();
-    if decided {
-        // Refuse before writing anything if nobody is waiting for the decisions.
-        state.workflows.ensure_awaiting_review(&stream_id).await?;
-    }
+    // Refuse before writing anything if nobody is waiting for the decisions.
+    let waiting_run = if !req.approve.is_empty() || !req.reject.is_empty() {
+        Some(state.workflows.ensure_awaiting_review(&stream_id).await?)
+    } else {
+        None
+    };
     for (id, patch) in &patches {
         state
             .records
             .update(&user.user_id, &EPISODES, id, patch)
             .await?;
     }
-    if decided {
+    if let Some(run_id) = waiting_run {
         state
             .workflows
             .review(
                 &stream_id,
+                run_id,
                 ReviewSignal {
                     approve: req.approve.clone(),
                     reject: req.reject.clone(),

@@ -38,33 +38,10 @@ fn segment_spec(minutes: f64, seed: usize) -> RecordingSpec {
     RecordingSpec::mic(segs, Some((640, 360, 30)))
 }
 
+/// Seconds since the epoch of a history event time (RFC 3339).
 fn secs(v: &Value) -> Option<f64> {
-    // History event times are RFC 3339 strings.
-    let s = v.as_str()?;
-    let dt = chrono_like(s)?;
-    Some(dt)
-}
-
-/// Seconds since the epoch of an RFC 3339 timestamp (UTC `Z`), without a date library.
-fn chrono_like(s: &str) -> Option<f64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z');
-    let mut t = time.split(':');
-    let (h, mi, sec) = (
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-    );
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days as f64 * 86400.0 + h * 3600.0 + mi * 60.0 + sec)
+    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+    Some(t.timestamp_micros() as f64 / 1e6)
 }
 
 #[tokio::main]
