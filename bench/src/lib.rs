@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-
 /// Where generated benchmark inputs are kept between runs.
 pub fn cache_dir() -> PathBuf {
     let base = std::env::var_os("GT_BENCH_CACHE")

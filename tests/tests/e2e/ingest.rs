@@ -327,6 +327,21 @@ async fn ingest_requests_are_validated_before_anything_starts() {
             "has no prefix",
         ),
         (
+            json!({"streamId": "noprefix", "episodes": {"min_length": 900.0, "max_length": 60.0}}),
+            400,
+            "invalid episode parameters",
+        ),
+        (
+            json!({"streamId": "noprefix", "episodes": {"break_gap": -1.0}}),
+            400,
+            "invalid episode parameters",
+        ),
+        (
+            json!({"streamId": "noprefix", "awaitReview": "yes"}),
+            400,
+            "invalid ingestion request",
+        ),
+        (
             json!({"awaitReview": false, "streamId": ""}),
             400,
             "must not be empty",
