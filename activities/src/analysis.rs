@@ -18,9 +18,10 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use crate::media::MediaError;
 use crate::media::audio::{SPEECH_RATE, ScanInput, ScanOptions, scan};
 use crate::media::silence::SilenceParams;
-use crate::media::speech::{assemble, describe, speech_intervals, wav_bytes};
+use crate::media::speech::{VoiceParams, assemble, describe, speech_intervals, voice_in};
 use crate::media::video::{PreviewOptions, hls_preview, thumbnails};
 use crate::{invalid_input, store_error};
+use gt_worker_kit::wav::wav_bytes;
 
 pub struct MediaActivitiesImpl {
     pub store: Arc<dyn PipelineStore>,
@@ -28,6 +29,8 @@ pub struct MediaActivitiesImpl {
     pub artifacts: Arc<dyn BlobStore>,
     /// Parallel decode chunks per file.
     pub threads: usize,
+    /// Tells voice from music and noise inside what the energy threshold calls speech.
+    pub vad: std::sync::Arc<gt_vad::SileroVad>,
 }
 
 pub fn speech_audio_key(user_id: &str, clip_key: &str) -> String {
@@ -190,8 +193,31 @@ impl MediaActivitiesImpl {
         .await?
         .map_err(media_error)?;
 
-        let speech = speech_intervals(&scanned.silence, scanned.start, scanned.end, params.margin);
-        let (pcm, segments) = assemble(&scanned.pcm16k, SPEECH_RATE, scanned.start, &speech);
+        // Loud enough, then a voice: the energy map finds where anything is heard, Silero VAD
+        // which of it is someone talking (music and game sound on the mic are not).
+        let loud = speech_intervals(&scanned.silence, scanned.start, scanned.end, params.margin);
+        let (vad, threads) = (self.vad.clone(), self.threads);
+        let pcm16k = Arc::new(scanned.pcm16k);
+        let speech = {
+            let pcm16k = pcm16k.clone();
+            let start = scanned.start;
+            blocking_with_progress(&ctx, move |_| {
+                voice_in(
+                    &vad,
+                    &pcm16k,
+                    start,
+                    &loud,
+                    &VoiceParams {
+                        threshold: params.voice_threshold,
+                        margin: params.margin,
+                        min_gap: params.min_silence,
+                        threads,
+                    },
+                )
+            })
+            .await?
+        };
+        let (pcm, segments) = assemble(&pcm16k, SPEECH_RATE, scanned.start, &speech);
         let wav = wav_bytes(&pcm, SPEECH_RATE);
         self.artifacts
             .put_bytes(&audio_key, wav)

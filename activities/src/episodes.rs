@@ -1,11 +1,14 @@
-//! Episode proposals from the speech map and the summaries' highlights, and what review
+//! Episode proposals from the transcripts and the summaries' highlights, and what review
 //! decides about them.
 //!
-//! Talk runs (speech joined across pauses shorter than `break_gap`) become episodes; runs longer
-//! than `max_length` are split at their longest pauses, runs shorter than `min_length` are
-//! dropped. Each proposal gets a title and description from the series templates, `tracks`
-//! (ISO-8601 durations), a cut list v1.0.0 at the source's own frame rate, and chapters from
-//! the highlights inside it.
+//! Talk runs (transcribed speech joined across pauses shorter than `break_gap`) become
+//! episodes; runs longer than `max_length` are split at their longest pauses, runs shorter than
+//! `min_length` are dropped. Only transcript segments with words count as talk, so music or
+//! noise that reached the speech map never becomes an episode. Each proposal gets a title and
+//! description from the series templates, `tracks` (ISO-8601 durations), a cut list v1.0.0 at
+//! the source's own frame rate, and chapters from the highlights inside it, each moved to the
+//! start of the words it points at. The description lists the chapters only when YouTube would
+//! accept them (at least three, the first at 0:00, each at least 10 s long).
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use gt_store::insight::SeriesTemplates;
 use gt_store::{PgStore, PipelineStore};
 use gt_types::episode::{CUT_LIST_VERSION, Chapter, ClipSummary, EpisodeParams, ReviewStatus};
 use gt_types::records::{Interval, TaskStatus, TaskType, VideoClip};
+use gt_types::transcript::Transcript;
 use gt_types::workflow::{
     EpisodePublishInput, EpisodePublishOutput, ProposeEpisodesInput, ProposedEpisode,
     ProposedEpisodes, RecordReview, TaskUpdate,
@@ -27,6 +31,8 @@ use crate::{invalid_input, store_error};
 pub const AUDIO_ONLY_FPS: f64 = 60.0;
 /// Chapters closer together than this are merged (YouTube wants at least 10 s each).
 pub const MIN_CHAPTER_SECONDS: f64 = 10.0;
+/// YouTube shows description chapters only when there are at least this many.
+pub const MIN_YOUTUBE_CHAPTERS: usize = 3;
 
 pub struct EpisodeActivitiesImpl {
     pub store: Arc<PgStore>,
@@ -115,17 +121,23 @@ pub struct Draft {
     pub summary: ProposedEpisode,
 }
 
-/// Speech of the whole stream in stream seconds, sorted and merged.
-fn stream_speech(clips: &[VideoClip]) -> Vec<Interval> {
+/// What was said in the whole stream: every transcript segment with words, in stream seconds,
+/// sorted, overlaps merged.
+pub fn stream_talk(clips: &[VideoClip]) -> Vec<Interval> {
     let mut all: Vec<Interval> = clips
         .iter()
         .filter_map(|c| {
             let offset = c.start_time?;
-            let map = c.speech.as_ref()?;
-            Some(map.speech.iter().map(move |s| Interval {
-                start: s.start + offset,
-                end: s.end + offset,
-            }))
+            let t: Transcript = serde_json::from_value(c.transcription.clone()?).ok()?;
+            Some(
+                t.segments
+                    .into_iter()
+                    .filter(|s| s.text.chars().any(char::is_alphanumeric))
+                    .map(move |s| Interval {
+                        start: s.start + offset,
+                        end: s.end.max(s.start) + offset,
+                    }),
+            )
         })
         .flatten()
         .collect();
@@ -255,7 +267,10 @@ pub fn cut_list(clips: &[VideoClip], start: f64, end: f64) -> Value {
 }
 
 /// Chapters inside `[start, end)` from the clips' highlights (stream time), the first at 0.
-pub fn chapters(clips: &[VideoClip], start: f64, end: f64) -> Vec<Chapter> {
+/// Each highlight is moved to the start of the talk it falls in (or the next talk after a
+/// pause); one that points at no words inside the episode is dropped, as is one less than
+/// [`MIN_CHAPTER_SECONDS`] after the previous chapter or before the episode's end.
+pub fn chapters(clips: &[VideoClip], talk: &[Interval], start: f64, end: f64) -> Vec<Chapter> {
     let mut marks: Vec<(f64, String)> = clips
         .iter()
         .filter_map(|c| {
@@ -268,16 +283,23 @@ pub fn chapters(clips: &[VideoClip], start: f64, end: f64) -> Vec<Chapter> {
             )
         })
         .flatten()
-        .filter(|(t, _)| *t >= start - 1.0 && *t < end)
+        .filter_map(|(t, title)| {
+            let words = talk.iter().find(|s| s.end > t)?;
+            let at = if words.start > t { words.start } else { t };
+            (at >= start - 1.0 && at < end).then_some((at, title))
+        })
         .collect();
     marks.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let length = end - start;
     let mut out: Vec<Chapter> = Vec::new();
     for (t, title) in marks {
         let at = (t - start).max(0.0);
         let title = chapter_title(&title);
         if out.is_empty() {
             out.push(Chapter { start: 0.0, title });
-        } else if at - out.last().unwrap().start >= MIN_CHAPTER_SECONDS {
+        } else if at - out.last().unwrap().start >= MIN_CHAPTER_SECONDS
+            && length - at >= MIN_CHAPTER_SECONDS
+        {
             out.push(Chapter { start: at, title });
         }
     }
@@ -288,6 +310,20 @@ pub fn chapters(clips: &[VideoClip], start: f64, end: f64) -> Vec<Chapter> {
         });
     }
     out
+}
+
+/// Whether YouTube accepts `chapters` as description chapters of a video `duration` seconds
+/// long: at least three, the first at 0:00, each at least 10 s long.
+pub fn youtube_accepts(chapters: &[Chapter], duration: f64) -> bool {
+    chapters.len() >= MIN_YOUTUBE_CHAPTERS
+        && chapters[0].start == 0.0
+        && chapters
+            .iter()
+            .map(|c| c.start)
+            .chain([duration])
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[1] - w[0] >= MIN_CHAPTER_SECONDS)
 }
 
 fn chapter_title(text: &str) -> String {
@@ -315,13 +351,14 @@ pub fn propose(
     templates: &SeriesTemplates,
     params: &EpisodeParams,
 ) -> Vec<Draft> {
-    let runs = talk_runs(&stream_speech(clips), params);
+    let talk = stream_talk(clips);
+    let runs = talk_runs(&talk, params);
     let total = runs.len();
     runs.into_iter()
         .enumerate()
         .map(|(n, run)| {
             let order_index = templates.max_order_index + n as i64 + 1;
-            let chapters = chapters(clips, run.start, run.end);
+            let chapters = chapters(clips, &talk, run.start, run.end);
             // The summary title of the clip where the episode starts, for the template.
             let summary_title = clips
                 .iter()
@@ -338,7 +375,7 @@ pub fn propose(
             ];
             let title = fill(&templates.title_template, &vars);
             let mut description = fill(&templates.description_template, &vars);
-            if chapters.len() > 1 {
+            if youtube_accepts(&chapters, run.end - run.start) {
                 let list = chapters
                     .iter()
                     .map(|c| format!("{} {}", clock(c.start), c.title))
@@ -428,13 +465,24 @@ mod tests {
         assert_eq!(clock(3725.0), "1:02:05");
     }
 
+    /// A clip whose transcript has a segment of words over each `talk` interval (clip time);
+    /// its speech map says the same.
     fn clip(
         key: &str,
         start: f64,
         duration: f64,
         fps: Option<f64>,
-        speech: Vec<Interval>,
+        talk: Vec<Interval>,
     ) -> VideoClip {
+        let transcript = json!({
+            "language": "en",
+            "text": "",
+            "segments": talk.iter().map(|t| json!({
+                "start": t.start, "end": t.end, "text": "some words", "tokens": [1],
+                "temperature": 0.0, "avg_logprob": -0.1, "compression_ratio": 1.0,
+                "no_speech_prob": 0.0,
+            })).collect::<Vec<_>>(),
+        });
         let mut streams = vec![];
         if let Some(fps) = fps {
             streams.push(StreamInfo {
@@ -466,9 +514,10 @@ mod tests {
                 streams,
             }),
             speech: Some(SpeechMap {
-                speech,
+                speech: talk,
                 ..Default::default()
             }),
+            transcription: Some(transcript),
             ..Default::default()
         }
     }
@@ -502,56 +551,118 @@ mod tests {
         );
     }
 
-    #[test]
-    fn proposals_fill_templates_and_chapters_from_highlights() {
-        let mut a = clip(
-            "s/a.mkv",
-            0.0,
-            100.0,
-            Some(30.0),
-            vec![iv(5.0, 40.0), iv(70.0, 95.0)],
-        );
-        a.summary = Some(
-            json!({"title": "Castle", "keywords": [], "summary_context": "",
+    fn summary(highlights: &[(f64, &str)]) -> Value {
+        json!({"title": "Castle", "keywords": [], "summary_context": "",
             "summary_main_discussion": "", "attentions": [], "transcription_errors": [],
-            "highlights": [
-                {"timestamp_start": 8.0, "timestamp_end": 9.0, "description": "The boss has three phases.", "reasoning": ""},
-                {"timestamp_start": 30.0, "timestamp_end": 31.0, "description": "Second phase", "reasoning": ""},
-                {"timestamp_start": 33.0, "timestamp_end": 34.0, "description": "too close", "reasoning": ""},
-                {"timestamp_start": 80.0, "timestamp_end": 81.0, "description": "Next episode moment", "reasoning": ""}
-            ]}),
-        );
-        let templates = SeriesTemplates {
+            "highlights": highlights.iter().map(|(t, d)| json!({
+                "timestamp_start": t, "timestamp_end": t + 1.0, "description": d, "reasoning": ""
+            })).collect::<Vec<_>>()})
+    }
+
+    fn templates() -> SeriesTemplates {
+        SeriesTemplates {
             series_id: Some("ser".into()),
             stream_title: "Castle night".into(),
             stream_description: "We storm the castle.".into(),
             title_template: "${title} - Episode ${episode_order_index}".into(),
             description_template: "${stream_description}".into(),
             max_order_index: 4,
-        };
+        }
+    }
+
+    #[test]
+    fn proposals_fill_templates_and_chapters_from_highlights() {
+        let mut a = clip(
+            "s/a.mkv",
+            0.0,
+            300.0,
+            Some(30.0),
+            vec![
+                iv(5.0, 40.0),
+                iv(45.0, 60.0),
+                iv(62.0, 100.0),
+                iv(240.0, 290.0),
+            ],
+        );
+        a.summary = Some(summary(&[
+            (8.0, "The boss has three phases."),
+            (30.0, "Second phase"),
+            (33.0, "too close"),
+            // In the pause before the talk at 45: the chapter starts with the words.
+            (41.0, "After the pause"),
+            // 8 s before the episode ends: too short for a chapter.
+            (92.0, "near the end"),
+            (250.0, "Next episode moment"),
+        ]));
         let p = EpisodeParams {
             break_gap: 20.0,
             min_length: 10.0,
             max_length: 600.0,
         };
-        let drafts = propose("s", &[a], &templates, &p);
+        let drafts = propose("s", &[a], &templates(), &p);
         assert_eq!(drafts.len(), 2);
         let first = &drafts[0].record;
         assert_eq!(first["title"], "Castle night - Episode 5");
         assert_eq!(drafts[1].record["title"], "Castle night - Episode 6");
-        assert_eq!(first["tracks"], json!([{"start": "PT5S", "end": "PT40S"}]));
-        let chapters: Vec<Chapter> = serde_json::from_value(first["chapters"].clone()).unwrap();
-        assert_eq!(chapters.len(), 2, "{chapters:?}");
-        assert_eq!(chapters[0].start, 0.0);
-        assert_eq!(chapters[1].start, 25.0);
-        assert_eq!(chapters[0].title, "The boss has three phases");
-        let description = first["description"].as_str().unwrap();
-        assert!(
-            description.starts_with("We storm the castle.\n\n0:00 The boss"),
-            "{description}"
+        assert_eq!(
+            first["tracks"],
+            json!([{"start": "PT5S", "end": "PT1M40S"}])
         );
-        assert!(description.contains("0:25 Second phase"), "{description}");
+        let chapters: Vec<Chapter> = serde_json::from_value(first["chapters"].clone()).unwrap();
+        let starts: Vec<f64> = chapters.iter().map(|c| c.start).collect();
+        assert_eq!(starts, vec![0.0, 25.0, 40.0], "{chapters:?}");
+        assert_eq!(chapters[0].title, "The boss has three phases");
+        assert_eq!(chapters[2].title, "After the pause");
+        assert!(youtube_accepts(&chapters, 95.0));
+        let description = first["description"].as_str().unwrap();
+        assert_eq!(
+            description,
+            "We storm the castle.\n\n0:00 The boss has three phases\n0:25 Second phase\n0:40 After the pause"
+        );
+        // One chapter is no chapter list.
+        let second = &drafts[1].record;
+        assert_eq!(second["chapters"].as_array().unwrap().len(), 1);
+        assert_eq!(second["description"], "We storm the castle.");
         // Same input, same ids: re-proposing is idempotent.
         assert_eq!(first["id"], "s-ep-5000");
+    }
+
+    #[test]
+    fn youtube_chapter_rules() {
+        let ch = |starts: &[f64]| -> Vec<Chapter> {
+            starts
+                .iter()
+                .map(|&start| Chapter {
+                    start,
+                    title: "x".into(),
+                })
+                .collect()
+        };
+        assert!(youtube_accepts(&ch(&[0.0, 10.0, 20.0]), 30.0));
+        assert!(!youtube_accepts(&ch(&[0.0, 10.0]), 30.0), "two");
+        assert!(
+            !youtube_accepts(&ch(&[1.0, 11.0, 21.0]), 40.0),
+            "not at 0:00"
+        );
+        assert!(
+            !youtube_accepts(&ch(&[0.0, 9.0, 20.0]), 40.0),
+            "one too short"
+        );
+        assert!(
+            !youtube_accepts(&ch(&[0.0, 10.0, 25.0]), 34.0),
+            "the last too short"
+        );
+    }
+
+    #[test]
+    fn speech_without_words_proposes_nothing() {
+        // The speech map says talk (music on the mic), the transcript has no words.
+        let mut music = clip("s/m.mkv", 0.0, 600.0, None, vec![]);
+        music.speech = Some(SpeechMap {
+            speech: vec![iv(0.0, 600.0)],
+            ..Default::default()
+        });
+        let drafts = propose("s", &[music], &templates(), &EpisodeParams::default());
+        assert!(drafts.is_empty());
     }
 }

@@ -23,6 +23,11 @@ pub enum Segment {
     Tone(f64),
     /// "Game audio": a changing chord plus pink noise, never silent, seconds.
     Game(f64),
+    /// Background music with no voice: a chord progression, a plucked melody, a bass line and
+    /// noise-burst drums, loud enough that an energy threshold calls it speech, seconds.
+    Music(f64),
+    /// A recorded voice: any audio file FFmpeg reads, played whole.
+    Recorded(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +92,9 @@ pub struct Generated {
     pub duration: f64,
     /// `tracks[t]` = `(segment, start, end)` in order.
     pub tracks: Vec<Vec<(Segment, f64, f64)>>,
+    /// `leads[t][i]`: seconds from the start of segment `i` of track `t` to its first sample
+    /// above -50 dBFS (where a spoken sentence really begins), measured on the rendered audio.
+    pub leads: Vec<Vec<f64>>,
 }
 
 impl Generated {
@@ -94,8 +102,19 @@ impl Generated {
     pub fn speech(&self, t: usize) -> Vec<(f64, f64)> {
         self.tracks[t]
             .iter()
-            .filter(|(s, _, _)| matches!(s, Segment::Speech(_)))
+            .filter(|(s, _, _)| matches!(s, Segment::Speech(_) | Segment::Recorded(_)))
             .map(|(_, a, b)| (*a, *b))
+            .collect()
+    }
+
+    /// Where each spoken segment of track `t` really starts (its placement plus its measured
+    /// lead-in), with the segment.
+    pub fn speech_onsets(&self, t: usize) -> Vec<(&Segment, f64)> {
+        self.tracks[t]
+            .iter()
+            .zip(&self.leads[t])
+            .filter(|((s, _, _), _)| matches!(s, Segment::Speech(_) | Segment::Recorded(_)))
+            .map(|((s, a, _), lead)| (s, a + lead))
             .collect()
     }
 }
@@ -191,7 +210,48 @@ fn render_segment(seg: &Segment, out: &Path, seed: usize) -> anyhow::Result<f64>
             ),
             *s,
         ),
+        Segment::Music(s) => lavfi(
+            // Chords changing every 2 s (root, third, fifth), a melody note every 0.25 s with a
+            // plucked decay, a bass on the beat, and a noise-burst drum every 0.5 s.
+            format!(
+                "aevalsrc={}:s={RATE}",
+                [
+                    "0.05*sin(2*PI*(196+49*mod(floor(t/2)\\,4))*t)",
+                    "0.04*sin(2*PI*1.26*(196+49*mod(floor(t/2)\\,4))*t)",
+                    "0.04*sin(2*PI*1.5*(196+49*mod(floor(t/2)\\,4))*t)",
+                    "0.10*exp(-8*mod(t\\,0.25))*sin(2*PI*(392+98*mod(floor(t*4)*7\\,5))*t)",
+                    "0.08*sin(2*PI*(49+12*mod(floor(t/2)\\,4))*t)",
+                    &format!("0.12*exp(-30*mod(t\\,0.5))*random({seed})"),
+                ]
+                .join("+")
+            ),
+            *s,
+        ),
+        Segment::Recorded(path) => {
+            run(ffmpeg()
+                .arg("-i")
+                .arg(path)
+                .args(["-ar", &RATE.to_string(), "-ac", "2", "-c:a", "pcm_s16le"])
+                .arg(out))?;
+            wav_duration(out)
+        }
     }
+}
+
+/// Seconds of `wav` (16-bit PCM) before its first sample above -50 dBFS.
+fn lead_in(wav: &Path) -> anyhow::Result<f64> {
+    let bytes = std::fs::read(wav)?;
+    let data = bytes
+        .windows(4)
+        .position(|w| w == b"data")
+        .context("no data chunk")?
+        + 8;
+    let threshold = (32768.0 * 10f64.powf(-50.0 / 20.0)) as i32;
+    let first = bytes[data..]
+        .chunks_exact(2)
+        .position(|c| i32::from(i16::from_le_bytes([c[0], c[1]])).abs() > threshold);
+    // Stereo: two samples per frame.
+    Ok(first.map_or(0.0, |i| (i / 2) as f64 / f64::from(RATE)))
 }
 
 /// Generates `spec` at `out` (parent directories are created). Tracks shorter than the longest
@@ -205,14 +265,17 @@ pub fn generate(spec: &RecordingSpec, out: &Path) -> anyhow::Result<Generated> {
     }
     let work = tempfile::tempdir()?;
     let mut layouts = Vec::new();
+    let mut leads = Vec::new();
     let mut track_files = Vec::new();
     for (t, track) in spec.tracks.iter().enumerate() {
         let mut list = String::new();
         let mut pos = 0.0;
         let mut layout = Vec::new();
+        let mut track_leads = Vec::new();
         for (i, seg) in track.segments.iter().enumerate() {
             let f = work.path().join(format!("t{t}-{i}.wav"));
             let d = render_segment(seg, &f, t * 1000 + i)?;
+            track_leads.push(lead_in(&f)?);
             layout.push((seg.clone(), pos, pos + d));
             pos += d;
             list.push_str(&format!("file '{}'\n", f.display()));
@@ -226,6 +289,7 @@ pub fn generate(spec: &RecordingSpec, out: &Path) -> anyhow::Result<Generated> {
             .args(["-c:a", "pcm_s16le"])
             .arg(&joined))?;
         layouts.push(layout);
+        leads.push(track_leads);
         track_files.push(joined);
     }
     let duration = layouts
@@ -302,6 +366,7 @@ pub fn generate(spec: &RecordingSpec, out: &Path) -> anyhow::Result<Generated> {
         path: out.to_path_buf(),
         duration,
         tracks: layouts,
+        leads,
     })
 }
 
@@ -329,11 +394,12 @@ pub fn sample_stream_specs() -> Vec<(String, RecordingSpec)> {
         let total: f64 = mic
             .iter()
             .map(|seg| match seg {
-                Segment::Speech(_) => 6.0,
+                Segment::Speech(_) | Segment::Recorded(_) => 6.0,
                 Segment::Silence(d)
                 | Segment::QuietNoise(d)
                 | Segment::Tone(d)
-                | Segment::Game(d) => *d,
+                | Segment::Game(d)
+                | Segment::Music(d) => *d,
             })
             .sum();
         RecordingSpec {

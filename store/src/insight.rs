@@ -2,7 +2,7 @@
 //! embedded transcript windows (pgvector) and their search, episode proposals and decisions,
 //! and transcript edits. Every write is idempotent (replace-by-natural-key).
 
-use gt_types::episode::{ClipSummary, ReviewStatus, SearchHit};
+use gt_types::episode::{ClipSummary, ReviewStatus, SearchHit, best_matching_start, stream_link};
 use gt_types::records::VideoClip;
 use serde_json::Value;
 use sqlx::Row;
@@ -201,12 +201,14 @@ impl PgStore {
     }
 
     /// The `limit` windows nearest to `query` (cosine) among the user's windows embedded with
-    /// `model`, optionally within one stream. Uses the dimension's HNSW index.
+    /// `model`, optionally within one stream. Uses the dimension's HNSW index. Each hit links to
+    /// the segment in its window that shares most words with `text` (the query as typed).
     pub async fn search_windows(
         &self,
         user_id: &str,
         stream_id: Option<&str>,
         model: &str,
+        text: &str,
         query: &[f32],
         limit: i64,
     ) -> StoreResult<Vec<SearchHit>> {
@@ -239,21 +241,40 @@ impl PgStore {
         let mut hits: Vec<SearchHit> = rows
             .into_iter()
             .map(|r| {
-                let stream_id: String = r.get(0);
                 let start: f64 = r.get(2);
                 SearchHit {
-                    link: format!("/streams/{stream_id}?t={}", start.floor() as i64),
-                    stream_id,
+                    stream_id: r.get(0),
                     clip_key: r.get(1),
                     start,
                     end: r.get(3),
                     text: r.get(4),
                     score: r.get(5),
+                    at: start,
+                    link: String::new(),
                 }
             })
             .collect();
         // relaxed_order may return near-ties slightly out of order.
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // The moment inside each window: its best-matching segment.
+        let keys: Vec<String> = hits.iter().map(|h| h.clip_key.clone()).collect();
+        let segments = sqlx::query(
+            "SELECT clip_key, stream_start, text FROM transcript_segments
+             WHERE user_id = $1 AND clip_key = ANY($2) ORDER BY clip_key, idx",
+        )
+        .bind(user_id)
+        .bind(&keys)
+        .fetch_all(self.pool())
+        .await?;
+        for h in &mut hits {
+            let inside = segments.iter().filter_map(|r| {
+                let (key, start): (&str, f64) = (r.get(0), r.get(1));
+                (key == h.clip_key && start >= h.start - 1e-6 && start < h.end)
+                    .then(|| (start, r.get::<&str, _>(2)))
+            });
+            h.at = best_matching_start(text, inside).unwrap_or(h.start);
+            h.link = stream_link(&h.stream_id, h.at);
+        }
         Ok(hits)
     }
 

@@ -6,16 +6,20 @@
 //! migrated template), its own task queues and its own blob directory, so tests run in
 //! parallel without seeing each other.
 
+pub mod truth;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use gt_activities::worker::{GpuConfig, WorkerDeps, cpu_worker_options, gpu_worker_options};
+use gt_activities::worker::{CpuConfig, cpu_worker_options};
 use gt_api::auth::{AuthConfig, LocalSigner};
 use gt_api::config::{ApiConfig, AuthMode};
 use gt_cli::stack::{ENV_PG_ADMIN_URL, ENV_PG_TEMPLATE, ENV_TEMPORAL_ADDRESS, EphemeralStack};
 use gt_cli::tools::Tools;
 use gt_store::{LocalDirStore, PgStore};
+use gt_transcribe::worker::{GpuConfig, gpu_worker_options};
+use gt_worker_kit::WorkerDeps;
 use gt_workflows::client::TemporalTarget;
 use reqwest::Method;
 use serde_json::Value;
@@ -131,12 +135,21 @@ pub fn whisper_model() -> std::path::PathBuf {
     p
 }
 
+/// Silero VAD's ONNX model `./gt` located in the silero-vad wheel (GT_VAD_MODEL).
+pub fn vad_model() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(std::env::var("GT_VAD_MODEL").expect(
+        "GT_VAD_MODEL is not set: run the suite with ./gt test, which installs the VAD model",
+    ));
+    assert!(p.is_file(), "GT_VAD_MODEL {} does not exist", p.display());
+    p
+}
+
 /// Transcription as the tests run it: the real model, two threads.
 pub fn test_gpu_config() -> GpuConfig {
     GpuConfig {
         model: whisper_model(),
         threads: 2,
-        chunk_s: 120.0,
+        chunk_s: gt_transcribe::activity::MAX_CHUNK_S,
         lanes: 0,
     }
 }
@@ -228,7 +241,7 @@ impl WorkerThread {
                 let built = async {
                     let options = make().await?;
                     let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
-                    gt_activities::worker::build_worker(&runtime, &target, options)
+                    gt_worker_kit::build_worker(&runtime, &target, options)
                         .await
                         .map(|w| (w, runtime))
                 }
@@ -319,7 +332,7 @@ impl TestApp {
 
     pub async fn start_with(opts: AppOptions) -> anyhow::Result<Self> {
         // Test output shows warnings from every component; RUST_LOG raises it.
-        gt_activities::worker::init_tracing_with_default("warn");
+        gt_worker_kit::init_tracing_with_default("warn");
         let env = stack();
         let database_url = fresh_database().await?;
         let recordings = tempfile::tempdir()?;
@@ -387,8 +400,16 @@ impl TestApp {
     /// Starts a CPU worker (all workflows and CPU activities) on this app's queue.
     pub fn start_cpu_worker(&mut self) -> anyhow::Result<()> {
         let (deps, queue) = (self.deps_maker(), self.cpu_task_queue.clone());
+        let cpu = CpuConfig {
+            // The other core runs the test's own process and servers.
+            analysis_threads: 2,
+            vad_model: vad_model(),
+            ai: self.ai.clone(),
+        };
         self.workers.push(WorkerThread::spawn(
-            Box::new(move || Box::pin(async move { cpu_worker_options(&queue, &deps().await?) })),
+            Box::new(move || {
+                Box::pin(async move { cpu_worker_options(&queue, &deps().await?, &cpu) })
+            }),
             Some(self.temporal.clone()),
         )?);
         Ok(())
@@ -401,23 +422,19 @@ impl TestApp {
         -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<WorkerDeps>>>>
     + Send
     + 'static {
-        let (db, rec, art, ai) = (
+        let (db, rec, art) = (
             self.database_url.clone(),
             self.recordings.path().to_path_buf(),
             self.artifacts.path().to_path_buf(),
-            self.ai.clone(),
         );
         move || {
-            let (db, rec, art, ai) = (db.clone(), rec.clone(), art.clone(), ai.clone());
+            let (db, rec, art) = (db.clone(), rec.clone(), art.clone());
             Box::pin(async move {
                 let pool = gt_store::pg::connect(&db, 8).await?;
                 Ok(WorkerDeps {
                     store: Arc::new(PgStore::new(pool)),
                     recordings: Arc::new(LocalDirStore::new(rec)),
                     artifacts: Arc::new(LocalDirStore::new(art)),
-                    // The other core runs the test's own process and servers.
-                    analysis_threads: 2,
-                    ai,
                 })
             })
         }

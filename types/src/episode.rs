@@ -98,8 +98,59 @@ pub struct SearchHit {
     pub text: String,
     /// Cosine similarity, 1 = same direction.
     pub score: f64,
-    /// Deep link to the moment in the web UI.
+    /// Where in the window the query was said: the start (stream seconds) of the transcript
+    /// segment sharing most words with the query, else the window's start.
+    pub at: f64,
+    /// Deep link to that moment in the web UI (`?t=` in seconds, floored to tenths).
     pub link: String,
+}
+
+/// Lower-case alphanumeric words of `text`.
+pub fn plain_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Of `segments` (`(start, text)`, in order), the start of the one sharing most distinct words
+/// with `query`; `None` when none shares any.
+pub fn best_matching_start<'a>(
+    query: &str,
+    segments: impl IntoIterator<Item = (f64, &'a str)>,
+) -> Option<f64> {
+    let wanted: std::collections::HashSet<String> = plain_words(query).into_iter().collect();
+    let mut best: Option<(usize, f64)> = None;
+    for (start, text) in segments {
+        let words: std::collections::HashSet<String> = plain_words(text).into_iter().collect();
+        let shared = words.intersection(&wanted).count();
+        if shared > 0 && best.is_none_or(|(n, _)| shared > n) {
+            best = Some((shared, start));
+        }
+    }
+    best.map(|(_, start)| start)
+}
+
+/// The web UI's deep link to second `t` of a stream.
+pub fn stream_link(stream_id: &str, t: f64) -> String {
+    let encoded: String = url_segment(stream_id);
+    format!(
+        "/streams/{encoded}?t={:.1}",
+        (t.max(0.0) * 10.0).floor() / 10.0
+    )
+}
+
+/// `s` as one URL path segment (unreserved characters kept, the rest percent-encoded).
+fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// How speech becomes episode proposals.
@@ -137,5 +188,28 @@ impl EpisodeParams {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_best_matching_segment_gives_the_moment() {
+        let segs = [
+            (10.0, "Welcome back to the stream."),
+            (14.5, "The boss has three phases."),
+            (19.0, "The last phase is tricky."),
+        ];
+        assert_eq!(
+            best_matching_start("the boss has three phases", segs),
+            Some(14.5)
+        );
+        assert_eq!(best_matching_start("dragon", segs), None);
+        assert_eq!(
+            stream_link("s 1/é", 14.56),
+            "/streams/s%201%2F%C3%A9?t=14.5"
+        );
     }
 }

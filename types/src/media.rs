@@ -96,19 +96,28 @@ pub struct StreamInfo {
 }
 
 /// Version of the media analysis; bumping it makes ingestion redo analyses stored by older code.
-pub const ANALYSIS_VERSION: &str = "speech-1";
+pub const ANALYSIS_VERSION: &str = "speech-2";
 /// Version of the preview (thumbnails + HLS).
 pub const PREVIEW_VERSION: &str = "preview-1";
 
-/// How silence and speech are told apart (FFmpeg `silencedetect` parameters plus a margin).
+/// How silence and speech are told apart: FFmpeg `silencedetect` parameters for what is loud
+/// enough, a voice-activity threshold for what of that is a voice, and a margin.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AnalysisParams {
     /// Noise threshold in dBFS: quieter samples count as silence.
     pub noise_db: f64,
-    /// Shortest pause, seconds, that counts as silence.
+    /// Shortest pause, seconds, that counts as silence (and between two stretches of voice).
     pub min_silence: f64,
     /// Seconds of context kept on both sides of speech, so words are not clipped.
     pub margin: f64,
+    /// Silero VAD probability from which a 32 ms window is voice (0.5, Silero's default); 0
+    /// keeps everything the energy threshold calls speech.
+    #[serde(default = "default_voice_threshold")]
+    pub voice_threshold: f64,
+}
+
+fn default_voice_threshold() -> f64 {
+    0.5
 }
 
 impl Default for AnalysisParams {
@@ -117,6 +126,7 @@ impl Default for AnalysisParams {
             noise_db: -50.0,
             min_silence: 2.0,
             margin: 0.25,
+            voice_threshold: default_voice_threshold(),
         }
     }
 }
@@ -142,6 +152,12 @@ impl AnalysisParams {
                 self.margin
             ));
         }
+        if !(0.0..=1.0).contains(&self.voice_threshold) {
+            return Err(format!(
+                "voice_threshold must be between 0 and 1, got {}",
+                self.voice_threshold
+            ));
+        }
         Ok(())
     }
 }
@@ -160,7 +176,8 @@ pub struct SpeechMap {
     pub end: f64,
     /// Silence as `silencedetect` reports it, clip seconds.
     pub silence: Vec<Interval>,
-    /// Speech (the complement, padded by the margin), clip seconds.
+    /// Speech: voice (Silero VAD) inside the complement of silence, padded by the margin,
+    /// clip seconds.
     pub speech: Vec<Interval>,
     /// The clip's start in the stream when the map was made.
     pub stream_offset: f64,
@@ -210,20 +227,58 @@ pub struct SpeechSegment {
 }
 
 impl SpeechAudio {
-    /// Clip time of speech-audio time `t`. A time inside a gap between segments maps to the
-    /// end of the segment before it (nothing was said in between).
+    /// The index of the segment whose audio holds speech-audio time `t`, or, inside a gap, of
+    /// the segment before it (the last one after the end, the first one before the start).
+    pub fn segment_at(&self, t: f64) -> Option<usize> {
+        if self.segments.is_empty() {
+            return None;
+        }
+        Some(
+            self.segments
+                .iter()
+                .rposition(|s| t >= s.offset)
+                .unwrap_or(0),
+        )
+    }
+
+    /// Clip time of speech-audio time `t` as the *end* of something said: a time inside a
+    /// gap between segments maps to the end of the segment before it (nothing was said in
+    /// between).
     pub fn to_clip_time(&self, t: f64) -> f64 {
-        let mut last = None;
-        for s in &self.segments {
-            if t < s.offset {
-                break;
+        match self.segment_at(t) {
+            Some(i) => {
+                let s = &self.segments[i];
+                (s.start + (t - s.offset)).clamp(s.start, s.end)
             }
-            last = Some(s);
+            None => t,
         }
-        match last {
-            Some(s) => (s.start + (t - s.offset)).min(s.end),
-            None => self.segments.first().map_or(t, |s| s.start),
+    }
+
+    /// Clip time of speech-audio time `t` as the *start* of something said: a time inside a
+    /// gap maps to the start of the segment after it (speech resumes there, not in the pause).
+    pub fn to_clip_start(&self, t: f64) -> f64 {
+        let Some(i) = self.segment_at(t) else {
+            return t;
+        };
+        let s = &self.segments[i];
+        let in_audio = t - s.offset;
+        match self.segments.get(i + 1) {
+            Some(next) if in_audio >= s.end - s.start => next.start,
+            _ => (s.start + in_audio).clamp(s.start, s.end),
         }
+    }
+
+    /// The segment a word starting at speech-audio time `t` belongs to (the one after a gap).
+    pub fn segment_of_start(&self, t: f64) -> Option<usize> {
+        let i = self.segment_at(t)?;
+        let s = &self.segments[i];
+        Some(
+            if t - s.offset >= s.end - s.start && i + 1 < self.segments.len() {
+                i + 1
+            } else {
+                i
+            },
+        )
     }
 
     /// Speech-audio time of clip time `t`, if `t` is inside a speech segment.
@@ -263,8 +318,15 @@ mod tests {
             assert!((a.to_clip_time(o) - t).abs() < 1e-9, "{t}");
         }
         assert_eq!(a.to_audio_time(7.0), None);
-        // Inside the gap: the end of the segment before.
+        // Inside the gap: the end of the segment before as an end, the start of the next as
+        // a start; the segment of a start in the gap is the next one.
         assert_eq!(a.to_clip_time(3.1), 5.0);
+        assert_eq!(a.to_clip_start(3.1), 10.0);
+        assert_eq!(a.segment_of_start(3.1), Some(1));
+        assert_eq!(a.segment_of_start(2.9), Some(0));
+        assert_eq!(a.to_clip_start(2.5), 4.5);
         assert_eq!(a.to_clip_time(7.25), 14.0);
+        assert_eq!(a.to_clip_start(7.25), 14.0);
+        assert_eq!(a.to_clip_start(-1.0), 2.0);
     }
 }

@@ -1,10 +1,9 @@
 //! `worker-gpu`: polls `gt-gpu` for transcription work. Configuration: `WorkerConfig` plus
-//! `GpuConfig` (`GT_WHISPER_MODEL`, `GT_WHISPER_THREADS`, `GT_TRANSCRIBE_CHUNK_S`).
+//! `GpuConfig` (`GT_WHISPER_MODEL`, `GT_WHISPER_THREADS`, `GT_TRANSCRIBE_CHUNK_S`,
+//! `GT_WHISPER_LANES`).
 
-use gt_activities::worker::{
-    GpuConfig, WorkerConfig, WorkerDeps, build_worker, gpu_worker_options, init_tracing,
-    run_until_signalled,
-};
+use gt_transcribe::worker::{GpuConfig, gpu_worker_options};
+use gt_worker_kit::{WorkerConfig, WorkerDeps, build_worker, init_tracing, run_until_signalled};
 use temporalio_sdk::Runtime;
 
 #[tokio::main]

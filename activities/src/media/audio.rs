@@ -658,7 +658,10 @@ impl ChunkState<'_> {
             );
         }
         let part;
-        let input = if from == 0 && to == frame.samples() {
+        // A frame without a channel layout (PCM in Matroska) is copied with the layout the
+        // resampler was set up for: swresample refuses a frame whose layout differs ("Input
+        // changed"), and "unspecified" differs from mono.
+        let input = if from == 0 && to == frame.samples() && !frame.channel_layout().is_empty() {
             frame
         } else {
             part = slice_frame(frame, from, to, layout);

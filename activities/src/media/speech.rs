@@ -1,7 +1,8 @@
-//! From silence to speech: the padded speech intervals of a clip and the speech-only audio
-//! handed to Whisper, with the map back to clip time.
+//! From silence to speech: the padded speech intervals of a clip, the voice inside them, and the
+//! speech-only audio handed to Whisper, with the map back to clip time.
 
 use gt_types::media::{SpeechAudio, SpeechSegment};
+use gt_vad::{SileroVad, VadParams};
 
 /// Silence between two speech segments in the speech audio, so Whisper hears a pause.
 pub const SEGMENT_GAP_S: f64 = 0.25;
@@ -37,6 +38,66 @@ pub fn speech_intervals(
     out
 }
 
+/// How [`voice_in`] decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VoiceParams {
+    /// Silero probability from which a window is voice; 0 keeps every interval whole.
+    pub threshold: f64,
+    /// Seconds added on both sides of each stretch of voice.
+    pub margin: f64,
+    /// Stretches of voice closer than this (seconds) are joined.
+    pub min_gap: f64,
+    /// Threads for the VAD's feature extraction.
+    pub threads: usize,
+}
+
+/// The voice inside `intervals` (clip seconds, e.g. everything louder than the noise
+/// threshold): Silero VAD runs over each interval of `pcm` (16 kHz mono, sample 0 at clip time
+/// `pcm_start`); the voice it finds is padded by the margin, joined across gaps shorter than
+/// `min_gap` and kept inside its interval. Music, noise and game sound drop out.
+pub fn voice_in(
+    vad: &SileroVad,
+    pcm: &[i16],
+    pcm_start: f64,
+    intervals: &[(f64, f64)],
+    p: &VoiceParams,
+) -> Vec<(f64, f64)> {
+    if p.threshold <= 0.0 {
+        return intervals.to_vec();
+    }
+    let rate = f64::from(gt_vad::SAMPLE_RATE);
+    let threshold = p.threshold as f32;
+    let params = VadParams {
+        threshold,
+        neg_threshold: (threshold - 0.15).max(0.01),
+        ..VadParams::default()
+    };
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for &(a, b) in intervals {
+        let lo = (((a - pcm_start) * rate).round().max(0.0) as usize).min(pcm.len());
+        let hi = (((b - pcm_start) * rate).round().max(0.0) as usize).min(pcm.len());
+        if hi <= lo {
+            continue;
+        }
+        let samples: Vec<f32> = pcm[lo..hi]
+            .iter()
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect();
+        let probs = vad.probabilities(&samples, p.threads);
+        let start = pcm_start + lo as f64 / rate;
+        let mut inside: Vec<(f64, f64)> = Vec::new();
+        for (s, e) in gt_vad::speech_segments(&probs, samples.len(), &params) {
+            let (s, e) = ((start + s - p.margin).max(a), (start + e + p.margin).min(b));
+            match inside.last_mut() {
+                Some(last) if s - last.1 < p.min_gap => last.1 = last.1.max(e),
+                _ => inside.push((s, e)),
+            }
+        }
+        out.extend(inside.into_iter().filter(|(s, e)| e > s));
+    }
+    out
+}
+
 /// Cuts `speech` out of `pcm` (16 kHz mono, sample 0 at clip time `pcm_start`) and joins the
 /// pieces with [`SEGMENT_GAP_S`] of silence. Returns the audio and its segments.
 pub fn assemble(
@@ -66,63 +127,6 @@ pub fn assemble(
         out.extend_from_slice(&pcm[a..b]);
     }
     (out, segments)
-}
-
-/// A 16-bit mono PCM WAV file.
-pub fn wav_bytes(pcm: &[i16], rate: u32) -> Vec<u8> {
-    let data_len = (pcm.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + pcm.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in pcm {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
-}
-
-/// Samples of a WAV written by [`wav_bytes`] (or any 16-bit mono PCM WAV).
-pub fn read_wav(bytes: &[u8]) -> Option<(u32, Vec<i16>)> {
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        return None;
-    }
-    let mut pos = 12;
-    let mut rate = None;
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().ok()?) as usize;
-        let body = pos + 8;
-        if id == b"fmt " {
-            let f = bytes.get(body..body + 16)?;
-            let (format, channels, bits) = (
-                u16::from_le_bytes([f[0], f[1]]),
-                u16::from_le_bytes([f[2], f[3]]),
-                u16::from_le_bytes([f[14], f[15]]),
-            );
-            if format != 1 || channels != 1 || bits != 16 {
-                return None;
-            }
-            rate = Some(u32::from_le_bytes(f[4..8].try_into().ok()?));
-        } else if id == b"data" {
-            let data = bytes.get(body..body + size.min(bytes.len() - body))?;
-            let pcm = data
-                .chunks_exact(2)
-                .map(|c| i16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            return Some((rate?, pcm));
-        }
-        pos = body + size + (size & 1);
-    }
-    None
 }
 
 /// The [`SpeechAudio`] description of assembled audio stored at `key`.
@@ -174,7 +178,5 @@ mod tests {
                 "{i}"
             );
         }
-        let bytes = wav_bytes(&out, rate);
-        assert_eq!(read_wav(&bytes), Some((rate, out)));
     }
 }

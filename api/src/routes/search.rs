@@ -64,7 +64,7 @@ async fn search(
         .map_err(|e| ApiError::Unavailable(format!("embedding the query: {e:#}")))?;
     let items = state
         .pg
-        .search_windows(&user.user_id, stream_id, &model, &vector, limit)
+        .search_windows(&user.user_id, stream_id, &model, &q, &vector, limit)
         .await?;
     if items.is_empty() {
         // Windows embedded with another model cannot be compared with this query: say so.

@@ -13,16 +13,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use gt_activities::gpu::{LaneJob, lane_runs, run_lanes};
 use gt_activities::media::audio::{ScanInput, ScanOptions, scan};
 use gt_activities::media::silence::SilenceParams;
 use gt_activities::media::speech::{assemble, speech_intervals};
-use gt_activities::transcribe::Transcriber;
 use gt_bench::{alternate, cache_dir, ffmpeg, present, run};
 use gt_cli::media_gen::{
     AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
 };
 use gt_tests::wer;
+use gt_transcribe::Transcriber;
+use gt_transcribe::activity::{LaneJob, MAX_CHUNK_S, lane_runs, plan_chunks, run_lanes};
+use gt_transcribe::timing::frame_levels;
+use gt_types::media::{SpeechAudio, SpeechSegment};
 
 const FW_SCRIPT: &str = r#"
 import sys, time
@@ -152,37 +154,29 @@ fn mixed_recording() -> anyhow::Result<PathBuf> {
 }
 
 fn read_pcm(wav: &Path) -> anyhow::Result<Vec<f32>> {
-    let (rate, pcm) = gt_activities::media::speech::read_wav(&std::fs::read(wav)?)
-        .context("not a 16-bit mono WAV")?;
+    let (rate, pcm) =
+        gt_worker_kit::wav::read_wav(&std::fs::read(wav)?).context("not a 16-bit mono WAV")?;
     if rate != 16_000 {
         bail!("{} is {rate} Hz", wav.display());
     }
     Ok(pcm.into_iter().map(|s| f32::from(s) / 32768.0).collect())
 }
 
-/// `pieces` chunks of `pcm` (seconds), cut at the quietest 100 ms near equal divisions.
-fn quiet_cuts(pcm: &[f32], pieces: usize) -> Vec<(f64, f64)> {
-    let total = pcm.len() as f64 / 16_000.0;
-    let window = 1600;
-    let energy = |i: usize| {
-        pcm[i..(i + window).min(pcm.len())]
-            .iter()
-            .map(|x| x * x)
-            .sum::<f32>()
+/// `pcm` cut into chunks of at most one Whisper window, at quiet moments, as the transcription
+/// activity plans them.
+fn window_chunks(pcm: &[f32]) -> Vec<(f64, f64)> {
+    let duration = pcm.len() as f64 / 16_000.0;
+    let whole = SpeechAudio {
+        key: String::new(),
+        sample_rate: 16_000,
+        duration,
+        segments: vec![SpeechSegment {
+            start: 0.0,
+            end: duration,
+            offset: 0.0,
+        }],
     };
-    let mut bounds = vec![0.0];
-    for k in 1..pieces.max(1) {
-        let target = pcm.len() * k / pieces;
-        let lo = target.saturating_sub(16_000 * 10);
-        let hi = (target + 16_000 * 10).min(pcm.len().saturating_sub(window));
-        let best = (lo..hi)
-            .step_by(window / 2)
-            .min_by(|&a, &b| energy(a).total_cmp(&energy(b)))
-            .unwrap_or(target);
-        bounds.push((best + window / 2) as f64 / 16_000.0);
-    }
-    bounds.push(total);
-    bounds.windows(2).map(|w| (w[0], w[1])).collect()
+    plan_chunks(&whole, &frame_levels(pcm), MAX_CHUNK_S)
 }
 
 /// Transcribes the cut audio the way the transcription activity does (lanes side by side).
@@ -194,16 +188,14 @@ fn in_lanes(
     per_lane: usize,
 ) -> anyhow::Result<String> {
     let todo: Vec<u32> = (0..cuts.len() as u32).collect();
-    let runs = lane_runs(&todo, lanes)
-        .into_iter()
-        .map(|r| (r, String::new()))
-        .collect();
+    let runs = lane_runs(&todo, lanes);
     let results = std::sync::Mutex::new(std::collections::BTreeMap::new());
     let job = LaneJob {
         transcriber: t,
         pcm,
         chunks: cuts,
         language: Some("en"),
+        first_prompt: "",
         threads_per_lane: per_lane,
         abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
@@ -213,7 +205,7 @@ fn in_lanes(
     let mut text = Vec::new();
     for (_, r) in results.into_inner().unwrap() {
         let d = r.map_err(anyhow::Error::msg)?;
-        text.extend(d.segments.into_iter().map(|s| s.text));
+        text.push(d.text());
     }
     Ok(text.join(" "))
 }
@@ -236,15 +228,14 @@ fn main() -> anyhow::Result<()> {
     let audio_s = pcm.len() as f64 / 16_000.0;
     let transcriber = Transcriber::new(model.clone());
     transcriber.model().map_err(anyhow::Error::msg)?;
-    let gpu = gt_activities::worker::GpuConfig {
+    let gpu = gt_transcribe::worker::GpuConfig {
         model: model.clone(),
         threads,
-        chunk_s: 120.0,
+        chunk_s: MAX_CHUNK_S,
         lanes: 0,
     };
     let (lanes, per_lane) = gpu.lanes_and_threads();
-    // Cut the audio where it is quiet into as many pieces as lanes, as the speech map would.
-    let cuts = quiet_cuts(&pcm, lanes);
+    let cuts = window_chunks(&pcm);
 
     let mut our_text = String::new();
     let mut fw_text = String::new();
@@ -327,13 +318,13 @@ fn main() -> anyhow::Result<()> {
         let sp = speech_intervals(&s.silence, s.start, s.end, 0.25);
         let (pcm16, _) = assemble(&s.pcm16k, 16_000, s.start, &sp);
         let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
-        in_lanes(&transcriber, &f, &quiet_cuts(&f, lanes), lanes, per_lane)?;
+        in_lanes(&transcriber, &f, &window_chunks(&f), lanes, per_lane)?;
         Ok(())
     };
     let mut whole = || -> anyhow::Result<()> {
         let s = scan(&scan_input, &scan_opts)?;
         let f: Vec<f32> = s.pcm16k.iter().map(|&x| f32::from(x) / 32768.0).collect();
-        in_lanes(&transcriber, &f, &quiet_cuts(&f, lanes), lanes, per_lane)?;
+        in_lanes(&transcriber, &f, &window_chunks(&f), lanes, per_lane)?;
         Ok(())
     };
     println!(

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use gt_activities::media::probe::probe;
-use gt_activities::media::speech::read_wav;
 use gt_cli::media_gen::{
     AudioCodec, Container, Generated, RecordingSpec, SENTENCES, Segment, Track, generate,
 };
 use gt_tests::{ALICE, BOB, TestApp, read, wait_for_ingest};
 use gt_types::media::SpeechMap;
+use gt_worker_kit::wav::read_wav;
 use serde_json::{Value, json};
 
 /// Two OBS-like segments: game audio on track 0, speech on track 1 ("Mic").

@@ -8,4 +8,6 @@ mod ingest;
 mod media;
 mod records;
 mod replay;
+mod timestamps;
 mod transcription;
+mod vad;

@@ -300,3 +300,89 @@ fn bad_inputs_are_refused_with_a_reason() {
         assert!(err.starts_with("fixture"), "names the file: {err}");
     }
 }
+
+/// `ffmpeg`'s own decode of audio track `track` as 16 kHz mono s16 (its default downmix and
+/// resampler): an independent reading of the same file.
+fn ffmpeg_pcm16k(path: &Path, track: usize) -> Vec<i16> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-map", &format!("0:a:{track}"), "-ac", "1", "-ar", "16000"])
+        .args(["-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+/// Signal-to-noise ratio (dB) of `got` against `want` over their common length.
+fn snr_db(want: &[i16], got: &[i16]) -> f64 {
+    let n = want.len().min(got.len());
+    let (mut signal, mut noise) = (0.0f64, 0.0f64);
+    for i in 0..n {
+        let (w, g) = (f64::from(want[i]), f64::from(got[i]));
+        signal += w * w;
+        noise += (w - g) * (w - g);
+    }
+    10.0 * (signal / noise.max(1e-9)).log10()
+}
+
+/// The shift (samples, within ±20 ms) at which `got` best matches `want`, over two seconds of
+/// the first sentence (1.5–3.5 s).
+fn best_lag(want: &[i16], got: &[i16]) -> i64 {
+    let corr = |lag: i64| -> f64 {
+        (24_000..56_000)
+            .map(|i| f64::from(want[i]) * f64::from(got[(i as i64 + lag) as usize]))
+            .sum()
+    };
+    (-320i64..=320)
+        .max_by(|&a, &b| corr(a).total_cmp(&corr(b)))
+        .unwrap()
+}
+
+/// The speech audio handed to Whisper is what FFmpeg itself decodes from the file, in every
+/// container and codec (no offset from Opus pre-skip, no resampling or chunk-join damage);
+/// what differs between codecs is the codec's own loss, measured against the lossless track.
+/// (AAC in Matroska and FLV decodes ~12 ms late against the source in FFmpeg too: the encoder's
+/// priming samples, which only MP4's edit list removes.)
+#[test]
+fn speech_audio_is_what_ffmpeg_decodes_and_opus_loses_only_what_the_codec_loses() {
+    let lossless = {
+        let (_, g, track) = fixtures().iter().find(|(n, _, _)| n == "pcm.mkv").unwrap();
+        scan_file(&g.path, *track, 1, true).unwrap().pcm16k
+    };
+    for (name, g, track) in fixtures() {
+        for threads in [1, 3] {
+            let ours = scan_file(&g.path, *track, threads, true).unwrap().pcm16k;
+            let theirs = ffmpeg_pcm16k(&g.path, *track);
+            assert!(
+                (ours.len() as i64 - theirs.len() as i64).abs() <= 16,
+                "{name}: {} samples, ffmpeg {}",
+                ours.len(),
+                theirs.len()
+            );
+            assert_eq!(
+                best_lag(&theirs, &ours),
+                0,
+                "{name}: shifted against ffmpeg"
+            );
+            let vs_ffmpeg = snr_db(&theirs, &ours);
+            let vs_source = snr_db(&lossless, &ours);
+            println!(
+                "[speech audio] {name} ({threads} threads): SNR vs ffmpeg {vs_ffmpeg:.1} dB, vs the lossless source {vs_source:.1} dB, lag vs source {}",
+                best_lag(&lossless, &ours)
+            );
+            assert!(
+                vs_ffmpeg >= 60.0,
+                "{name}: {vs_ffmpeg:.1} dB from ffmpeg's decode"
+            );
+        }
+    }
+}

@@ -138,33 +138,40 @@ async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
         }
 
         // Each sentence starts in the transcript within 0.5 s of where it was placed, in
-        // stream time (clip start + position in the clip), found through word timestamps.
+        // stream time (clip start + position in the clip): its first word, found by aligning
+        // the transcript's words with the sentences'.
         let start_time = clip["start_time"].as_f64().unwrap();
         let timed: Vec<(String, f64)> = t
             .segments
             .iter()
             .flat_map(|s| s.words.iter())
-            .map(|w| (words(&w.word).join(""), w.start + start_time))
+            .map(|w| (w.word.clone(), w.start + start_time))
             .collect();
-        let placed: Vec<(&str, f64)> = made.tracks[0]
-            .iter()
-            .filter_map(|(seg, a, _)| match seg {
-                Segment::Speech(text) => Some((text.as_str(), a + start_time)),
+        let placed: Vec<(&str, f64)> = made
+            .speech_onsets(0)
+            .into_iter()
+            .filter_map(|(seg, at)| match seg {
+                Segment::Speech(text) => Some((text.as_str(), at + start_time)),
                 _ => None,
             })
             .collect();
-        let mut from = 0;
-        for (text, at) in placed {
-            let head: Vec<String> = words(text).into_iter().take(2).collect();
-            let found = (from..timed.len().saturating_sub(1))
-                .find(|&i| timed[i].0 == head[0] && timed[i + 1].0 == head[1])
-                .unwrap_or_else(|| panic!("{key}: \"{} {}\" not in {timed:?}", head[0], head[1]));
-            let got = timed[found].1;
+        let mut reference = Vec::new();
+        let mut first_word_of = Vec::new();
+        for (text, _) in &placed {
+            first_word_of.push(reference.len());
+            reference.extend(words(text));
+        }
+        let hypothesis: Vec<String> = timed.iter().map(|(w, _)| w.clone()).collect();
+        let pairs = gt_tests::truth::align(&reference, &hypothesis);
+        for ((text, at), first) in placed.iter().zip(first_word_of) {
+            let &(_, j) = pairs.iter().find(|(r, _)| *r == first).unwrap_or_else(|| {
+                panic!("{key}: the first word of \"{text}\" is not in {timed:?}")
+            });
+            let got = timed[j].1;
             assert!(
                 (got - at).abs() <= 0.5,
                 "{key}: \"{text}\" placed at {at:.2} s, transcribed at {got:.2} s"
             );
-            from = found + 1;
         }
 
         // One row per segment, in stream time.
@@ -337,7 +344,7 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
     .unwrap();
     let bad = app.artifacts.path().join("ggml-broken.bin");
     std::fs::write(&bad, b"lmgg\x01\x00\x00\x00 truncated").unwrap();
-    app.start_gpu_worker(gt_activities::worker::GpuConfig {
+    app.start_gpu_worker(gt_transcribe::worker::GpuConfig {
         model: bad.clone(),
         threads: 1,
         chunk_s: 120.0,

@@ -1,12 +1,12 @@
 //! Speech to text with whisper.cpp (whisper-rs): the model is loaded once per process, audio is
 //! decoded greedily (temperature 0, no fallback, so the reported temperature is the one used),
-//! with token timestamps refined by DTW for word-level times.
+//! non-speech tokens (music notes, brackets) suppressed, and every text token is returned with
+//! its cross-attention (DTW) time; [`crate::timing`] turns tokens into timed words.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use gt_types::transcript::{TranscriptSegment, Word};
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
     WhisperContextParameters,
@@ -42,11 +42,48 @@ pub struct Transcriber {
     ctx: Mutex<Option<Arc<WhisperContext>>>,
 }
 
+/// A text token as decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Token {
+    pub id: i32,
+    /// The token's text (a leading space starts a word).
+    pub text: String,
+    /// Where the DTW alignment path leaves the token's row, seconds from the start of the
+    /// samples: whisper.cpp files each token at the row *after* the one that predicts it, so
+    /// this is where the token ends. `None` when no alignment was made for it.
+    pub dtw: Option<f64>,
+    /// Whisper's own timestamp-token estimate of the token's span (coarse: tenths of seconds
+    /// off, and seconds off past the first 30 s window).
+    pub t0: f64,
+    pub t1: f64,
+    pub p: f64,
+    pub logprob: f64,
+}
+
+/// One segment as Whisper ended it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawSegment {
+    pub tokens: Vec<Token>,
+    pub no_speech_prob: f64,
+}
+
 /// One decoded stretch of audio; times are seconds from the start of the samples given.
 #[derive(Debug, Clone, Default)]
 pub struct Decoded {
     pub language: String,
-    pub segments: Vec<TranscriptSegment>,
+    pub segments: Vec<RawSegment>,
+}
+
+impl Decoded {
+    /// Everything said, as Whisper wrote it.
+    pub fn text(&self) -> String {
+        self.segments
+            .iter()
+            .flat_map(|s| s.tokens.iter().map(|t| t.text.as_str()))
+            .collect::<String>()
+            .trim()
+            .to_string()
+    }
 }
 
 impl Transcriber {
@@ -135,6 +172,8 @@ impl Transcriber {
         params.set_print_realtime(false);
         params.set_print_special(false);
         params.set_print_timestamps(false);
+        // Music notes, brackets and the like: Whisper's "[Music]" and "♪" are not speech.
+        params.set_suppress_nst(true);
         if !prompt.trim().is_empty() {
             params.set_initial_prompt(prompt);
         }
@@ -167,14 +206,7 @@ impl Transcriber {
         let eot = ctx.token_eot();
         let mut segments = Vec::new();
         for seg in state.as_iter() {
-            let text = seg
-                .to_str_lossy()
-                .map(|t| t.into_owned())
-                .unwrap_or_default();
             let mut tokens = Vec::new();
-            let mut logprob_sum = 0.0f64;
-            // (text piece, time, probability) of every text token; words start at a space.
-            let mut pieces: Vec<(String, f64, f64)> = Vec::new();
             for i in 0..seg.n_tokens() {
                 let Some(tok) = seg.get_token(i) else {
                     continue;
@@ -184,68 +216,28 @@ impl Transcriber {
                 if data.id >= eot {
                     continue;
                 }
-                tokens.push(data.id);
-                logprob_sum += f64::from(data.plog);
-                let t = if data.t_dtw >= 0 { data.t_dtw } else { data.t0 };
-                let piece = tok
-                    .to_str_lossy()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
-                pieces.push((piece, t as f64 / 100.0, f64::from(data.p)));
+                tokens.push(Token {
+                    id: data.id,
+                    text: tok
+                        .to_str_lossy()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default(),
+                    dtw: (data.t_dtw >= 0).then(|| data.t_dtw as f64 / 100.0),
+                    t0: data.t0 as f64 / 100.0,
+                    t1: data.t1 as f64 / 100.0,
+                    p: f64::from(data.p),
+                    logprob: f64::from(data.plog),
+                });
             }
-            let (start, end) = (
-                seg.start_timestamp() as f64 / 100.0,
-                seg.end_timestamp() as f64 / 100.0,
-            );
-            let words = words_from_pieces(&pieces, start, end);
-            let trimmed = text.trim().to_string();
-            if trimmed.is_empty() {
-                continue;
+            if !tokens.is_empty() {
+                segments.push(RawSegment {
+                    tokens,
+                    no_speech_prob: f64::from(seg.no_speech_probability()),
+                });
             }
-            segments.push(TranscriptSegment {
-                start,
-                end,
-                avg_logprob: if tokens.is_empty() {
-                    0.0
-                } else {
-                    logprob_sum / tokens.len() as f64
-                },
-                compression_ratio: compression_ratio(&trimmed),
-                no_speech_prob: f64::from(seg.no_speech_probability()),
-                temperature: 0.0,
-                text: trimmed,
-                tokens,
-                words,
-            });
         }
         Ok(Decoded { language, segments })
     }
-}
-
-/// Groups token pieces into words (a piece starting with a space starts a word). A word lasts
-/// from its first token to the next word's first token (the last one to the segment's end).
-fn words_from_pieces(pieces: &[(String, f64, f64)], start: f64, end: f64) -> Vec<Word> {
-    let mut words: Vec<Word> = Vec::new();
-    for (piece, t, p) in pieces {
-        let t = t.clamp(start, end);
-        match words.last_mut() {
-            Some(w) if !piece.starts_with(' ') => {
-                w.word.push_str(piece);
-                w.probability = w.probability.min(*p);
-            }
-            _ => words.push(Word {
-                word: piece.trim_start().to_string(),
-                start: t,
-                end,
-                probability: *p,
-            }),
-        }
-    }
-    for i in 1..words.len() {
-        words[i - 1].end = words[i].start.max(words[i - 1].start);
-    }
-    words.retain(|w| !w.word.trim().is_empty());
-    words
 }
 
 /// Bytes of `text` over its zlib-compressed size, as OpenAI's Whisper computes it.
@@ -279,30 +271,6 @@ mod tests {
         assert!(t.model().unwrap_err().contains("bad.bin"));
         let t = Transcriber::new(good);
         assert!(t.model().unwrap_err().contains("cannot load"));
-    }
-
-    #[test]
-    fn tokens_group_into_timed_words() {
-        let p = |s: &str, t: f64| (s.to_string(), t, 0.9);
-        let words = words_from_pieces(
-            &[
-                p(" Hel", 1.0),
-                p("lo", 1.2),
-                p(" world", 1.5),
-                p(".", 1.9),
-                p(" Bye", 2.5),
-            ],
-            0.8,
-            3.0,
-        );
-        let got: Vec<(&str, f64, f64)> = words
-            .iter()
-            .map(|w| (w.word.as_str(), w.start, w.end))
-            .collect();
-        assert_eq!(
-            got,
-            [("Hello", 1.0, 1.5), ("world.", 1.5, 2.5), ("Bye", 2.5, 3.0)]
-        );
     }
 
     #[test]
