@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use gt_store::{BlobStore, PipelineStore, user_segment};
+use gt_store::{BlobStore, PipelineStore, recording_key, user_segment};
 use gt_types::media::{
     ANALYSIS_VERSION, MediaInfo, PREVIEW_VERSION, Preview, PreviewSegment, SpeechMap,
 };
@@ -142,6 +142,8 @@ impl MediaActivitiesImpl {
             && map.version == ANALYSIS_VERSION
             && map.params == input.params
             && map.track == track
+            // Only a map whose speech audio is ours, at our key, is reused.
+            && map.audio.as_ref().is_some_and(|a| a.key == audio_key)
             && self
                 .artifacts
                 .exists(&audio_key)
@@ -168,7 +170,7 @@ impl MediaActivitiesImpl {
 
         let path = self
             .recordings
-            .local_path(&input.key)
+            .local_path(&recording_key(&input.user_id, &input.key).map_err(store_error)?)
             .await
             .map_err(store_error)?;
         let (key, threads, params) = (input.key.clone(), self.threads, input.params);
@@ -272,7 +274,7 @@ impl MediaActivitiesImpl {
         }
         let path = self
             .recordings
-            .local_path(&input.key)
+            .local_path(&recording_key(&input.user_id, &input.key).map_err(store_error)?)
             .await
             .map_err(store_error)?;
         let work = tempfile::tempdir().map_err(|e| ActivityError::from(anyhow::anyhow!(e)))?;
@@ -412,7 +414,7 @@ mod tests {
         );
         assert_eq!(
             thumbnail_key("a/b", "k.mkv", 12.3456),
-            "a_b/keyframes/k.mkv/0000012346.jpg"
+            "a_2Fb/keyframes/k.mkv/0000012346.jpg"
         );
     }
 }

@@ -18,7 +18,7 @@ use gt_types::episode::{CUT_LIST_VERSION, Chapter, ClipSummary, EpisodeParams, R
 use gt_types::records::{Interval, TaskStatus, TaskType, VideoClip};
 use gt_types::transcript::Transcript;
 use gt_types::workflow::{
-    EpisodePublishInput, EpisodePublishOutput, ProposeEpisodesInput, ProposedEpisode,
+    ApplyReview, EpisodePublishInput, EpisodePublishOutput, ProposeEpisodesInput, ProposedEpisode,
     ProposedEpisodes, RecordReview, TaskUpdate,
 };
 use serde_json::{Value, json};
@@ -84,6 +84,29 @@ impl EpisodeActivitiesImpl {
                 .map_err(store_error)?;
         }
         Ok(())
+    }
+
+    #[activity(definition = gt_workflows::contracts::ApplyReviewActivity)]
+    pub async fn apply_review(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ApplyReview,
+    ) -> Result<(), ActivityError> {
+        let edits: Vec<(String, Value)> = input
+            .edits
+            .iter()
+            .map(|e| (e.id.clone(), e.patch()))
+            .collect();
+        self.store
+            .apply_review(
+                &input.user_id,
+                &input.stream_id,
+                &edits,
+                &input.approve,
+                &input.reject,
+            )
+            .await
+            .map_err(store_error)
     }
 
     #[activity(definition = gt_workflows::contracts::RecordPublishRequest)]

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gt_store::blob::check_key;
-use gt_store::{BlobStore, PipelineStore};
+use gt_store::{BlobStore, PipelineStore, recording_key};
 use gt_types::workflow::{
     ClipRef, FinalizeClips, FinalizedClips, MediaObject, ProbedClip, StreamMedia, StreamRef,
 };
@@ -65,18 +64,23 @@ impl IngestActivitiesImpl {
                 ))
             })?;
         let prefix = folder_prefix(prefix);
-        check_key(&prefix)
+        // The prefix is a folder of the owner's recordings root, never anyone else's.
+        let root = recording_key(&input.user_id, &prefix)
             .map_err(|e| invalid_input(format!("stream '{}': {e}", input.stream_id)))?;
+        let owner_root = &root[..root.len() - prefix.len()];
         let objects = self
             .recordings
-            .list_all(&prefix)
+            .list_all(&root)
             .await
             .map_err(store_error)?
             .into_iter()
             .filter(|o| is_media_key(&o.key))
-            .map(|o| MediaObject {
-                key: o.key,
-                size: o.size,
+            .filter_map(|o| {
+                // Clip keys are relative to the owner's root.
+                Some(MediaObject {
+                    key: o.key.strip_prefix(owner_root)?.to_string(),
+                    size: o.size,
+                })
             })
             .collect();
         let speech_track = self
@@ -99,7 +103,7 @@ impl IngestActivitiesImpl {
     ) -> Result<ProbedClip, ActivityError> {
         let path = self
             .recordings
-            .local_path(&input.key)
+            .local_path(&recording_key(&input.user_id, &input.key).map_err(store_error)?)
             .await
             .map_err(store_error)?;
         let key = input.key.clone();

@@ -1,27 +1,19 @@
-//! Authentication: RS256 JWTs verified against a JWKS (Cognito-compatible), and the local
-//! signer that stands in for Cognito when the stack runs on one machine.
+//! Authentication: RS256 JWTs verified against a JWKS (Cognito-compatible). The token shapes
+//! and the local signer live in `gt-auth`, shared with the CLI.
 //!
 //! The front end sends `Authorization: <id_token>` without `Bearer`; other clients send
 //! `Bearer <token>`. Both are accepted. Cognito ID tokens carry `aud` = app client id; access
 //! tokens carry `client_id` instead; either must match the configured audience.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, CommonParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
-    RSAKeyParameters, RSAKeyType,
-};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, LineEnding};
-use rsa::traits::PublicKeyParts;
-use serde::{Deserialize, Serialize};
+pub use gt_auth::{Claims, LocalSigner};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use tokio::sync::RwLock;
 
 use crate::AppState;
@@ -45,28 +37,23 @@ pub struct AuthConfig {
     pub keys: KeySource,
 }
 
+impl AuthConfig {
+    /// Verification of the tokens `signer` mints (local mode, tests).
+    pub fn local(signer: &LocalSigner) -> Self {
+        Self {
+            issuer: signer.issuer().to_string(),
+            audience: signer.audience().to_string(),
+            keys: KeySource::Static(signer.jwks()),
+        }
+    }
+}
+
 /// The caller, as proven by a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub user_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub iss: String,
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    /// A string or an array of strings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_use: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    /// When the token expires (seconds since the epoch): long-lived connections end there.
+    pub expires_at: u64,
 }
 
 /// Refetch keys on an unknown `kid` at most this often (key rotation without a fetch storm).
@@ -160,7 +147,8 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         // `aud` is checked below: Cognito access tokens carry `client_id` instead.
         validation.validate_aud = false;
-        validation.leeway = 30;
+        validation.leeway = gt_auth::LEEWAY_S;
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             unauthorized(match e.kind() {
                 ErrorKind::ExpiredSignature => "token expired",
@@ -188,8 +176,17 @@ impl Authenticator {
         if claims.sub.is_empty() {
             return Err(unauthorized("token has an empty subject"));
         }
+        if claims.sub.contains('\0') {
+            return Err(unauthorized("token subject contains NUL"));
+        }
+        if let Some(problem) =
+            gt_auth::time_claims_problem(&claims, jsonwebtoken::get_current_timestamp())
+        {
+            return Err(unauthorized(problem));
+        }
         Ok(AuthUser {
             user_id: claims.sub,
+            expires_at: claims.exp,
         })
     }
 }
@@ -244,137 +241,4 @@ impl FromRequestParts<AppState> for AuthUser {
             .map_err(|_| unauthorized("malformed Authorization header"))?;
         state.auth.verify_header(header).await
     }
-}
-
-/// Signs tokens in local mode. The RSA key is generated once and kept in a file (mode 0600) so
-/// tokens survive restarts; its public half is the JWKS the API verifies against.
-#[derive(Clone)]
-pub struct LocalSigner {
-    kid: String,
-    issuer: String,
-    audience: String,
-    encoding: Arc<EncodingKey>,
-    jwk: Jwk,
-}
-
-impl LocalSigner {
-    pub const DEFAULT_ISSUER: &'static str = "glowing-telegram-local";
-    pub const DEFAULT_AUDIENCE: &'static str = "glowing-telegram";
-
-    /// Loads the key at `path`, generating it first if the file does not exist.
-    pub fn load_or_create(path: &Path, issuer: &str, audience: &str) -> anyhow::Result<Self> {
-        let key = if path.exists() {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("reading signing key {}", path.display()))?;
-            rsa::RsaPrivateKey::from_pkcs1_pem(&pem)
-                .with_context(|| format!("{} is not a PKCS#1 RSA private key", path.display()))?
-        } else {
-            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                .context("generating an RSA key")?;
-            let pem = key.to_pkcs1_pem(LineEnding::LF)?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            write_private(path, pem.as_bytes())
-                .with_context(|| format!("writing signing key {}", path.display()))?;
-            key
-        };
-        Self::from_key(&key, issuer, audience)
-    }
-
-    pub fn from_key(
-        key: &rsa::RsaPrivateKey,
-        issuer: &str,
-        audience: &str,
-    ) -> anyhow::Result<Self> {
-        let pem = key.to_pkcs1_pem(LineEnding::LF)?;
-        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())?;
-        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
-        // A stable kid derived from the public key.
-        let kid = {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(format!("{n}.{e}").as_bytes());
-            URL_SAFE_NO_PAD.encode(&digest[..12])
-        };
-        let jwk = Jwk {
-            common: CommonParameters {
-                public_key_use: Some(PublicKeyUse::Signature),
-                key_algorithm: Some(KeyAlgorithm::RS256),
-                key_id: Some(kid.clone()),
-                ..Default::default()
-            },
-            algorithm: AlgorithmParameters::RSA(RSAKeyParameters {
-                key_type: RSAKeyType::RSA,
-                n,
-                e,
-            }),
-        };
-        Ok(Self {
-            kid,
-            issuer: issuer.to_string(),
-            audience: audience.to_string(),
-            encoding: Arc::new(encoding),
-            jwk,
-        })
-    }
-
-    pub fn jwks(&self) -> JwkSet {
-        JwkSet {
-            keys: vec![self.jwk.clone()],
-        }
-    }
-
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
-    pub fn audience(&self) -> &str {
-        &self.audience
-    }
-
-    /// An ID token for `user_id`, valid for `ttl`.
-    pub fn mint(&self, user_id: &str, ttl: Duration) -> anyhow::Result<String> {
-        let now = jsonwebtoken::get_current_timestamp();
-        self.sign(&Claims {
-            sub: user_id.to_string(),
-            iss: self.issuer.clone(),
-            exp: now + ttl.as_secs(),
-            iat: Some(now),
-            aud: Some(serde_json::Value::String(self.audience.clone())),
-            client_id: None,
-            token_use: Some("id".into()),
-            email: None,
-        })
-    }
-
-    /// Signs arbitrary claims (tests use it for expired and foreign-audience tokens).
-    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
-    }
-
-    pub fn auth_config(&self) -> AuthConfig {
-        AuthConfig {
-            issuer: self.issuer.clone(),
-            audience: self.audience.clone(),
-            keys: KeySource::Static(self.jwks()),
-        }
-    }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(tmp, path)
 }

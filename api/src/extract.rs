@@ -11,8 +11,32 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// A JSON request body. Rejects a non-JSON content type (415), a body over the configured
-/// limit (413) and malformed JSON or the wrong shape (400).
+/// limit (413) and malformed JSON, text with NUL, or the wrong shape (400).
 pub struct JsonBody<T>(pub T);
+
+/// A JSON object request body for a typed request: like [`JsonBody`], and an array or scalar is
+/// refused too (serde would read a struct from an array of its fields).
+pub struct JsonObject<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonObject<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(value) = JsonBody::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::BadRequest(
+                "invalid request body: expected a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value)
+            .map(JsonObject)
+            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+    }
+}
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
@@ -43,10 +67,48 @@ where
                 "request body is empty; a JSON document is required".into(),
             ));
         }
-        let value = serde_json::from_slice(&bytes)
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
-        Ok(JsonBody(value))
+        if let Some(at) = nul_in(&value, "") {
+            return Err(ApiError::BadRequest(format!(
+                "request body: text must not contain NUL characters (at {})",
+                if at.is_empty() { "the top level" } else { &at }
+            )));
+        }
+        let body = serde_json::from_value(value)
+            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+        Ok(JsonBody(body))
     }
+}
+
+/// Where in `v` (a JSON pointer) a string or key contains NUL, which Postgres cannot store.
+pub fn nul_in(v: &serde_json::Value, at: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => Some(at.to_string()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_in(x, &format!("{at}/{i}"))),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let here = format!("{at}/{}", k.replace('\0', "\\0"));
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_in(x, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Text that must not contain NUL (Postgres cannot store it): a clear 400 naming `what`.
+pub fn reject_nul(what: &str, text: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must not contain NUL characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Path parameters, with a JSON rejection.
@@ -60,6 +122,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL can only reach a path as `%00` (raw NUL bytes never parse as HTTP): refuse it
+        // before any lookup.
+        if parts.uri.path().to_ascii_lowercase().contains("%00") {
+            return Err(ApiError::BadRequest(
+                "a path segment must not contain NUL characters".into(),
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| PathParams(p.0))
@@ -83,10 +152,14 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
                     .collect()
             })
             .unwrap_or_default();
+        let pairs: Vec<(String, String)> = pairs;
+        for (k, v) in &pairs {
+            reject_nul("a query parameter", k)?;
+            reject_nul(&format!("query parameter '{k}'"), v)?;
+        }
         Ok(QueryPairs(pairs))
     }
 }
-
 impl QueryPairs {
     /// The single value of `key`; repeating it is an error (ambiguous).
     pub fn one(&self, key: &str) -> Result<Option<&str>, ApiError> {

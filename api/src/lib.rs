@@ -107,7 +107,7 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
             audience,
         } => {
             let signer = auth::LocalSigner::load_or_create(key_file, issuer, audience)?;
-            (signer.auth_config(), Some(signer.jwks()))
+            (auth::AuthConfig::local(&signer), Some(signer.jwks()))
         }
         config::AuthMode::External(c) => (c.clone(), None),
     };

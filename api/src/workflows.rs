@@ -1,23 +1,37 @@
-//! The API's handle on Temporal: start, query, signal and describe workflows by type. The API
-//! links workflow definitions (for their names and message types), never their activities.
+//! The API's handle on Temporal: start, query, signal, update and describe workflows by type.
+//! The API links workflow definitions (for their names and message types), never their
+//! activities.
+//!
+//! Every workflow id carries its owner (`stream-ingest-{owner}-{stream_id}`, …) and every run
+//! started here carries the owner's user id in its memo. Before a run is described, queried,
+//! signalled, updated or cancelled, its memo is compared with the caller: another user's run
+//! is "not found", whatever its id.
 
 use gt_types::api::{IngestStatus, WorkflowStarted};
-use gt_types::stream_ingest_workflow_id;
-use gt_types::workflow::{EmbedClip, IngestProgress, IngestStage, ReviewSignal, StreamIngestInput};
+use gt_types::workflow::{
+    EmbedClip, IngestProgress, ReviewOutcome, ReviewUpdate, StreamIngestInput,
+};
+use gt_types::{OWNER_MEMO, clip_reembed_workflow_id, stream_ingest_workflow_id};
+use gt_workflows::stream_ingest::NOT_WAITING;
 use gt_workflows::{ClipReembed, StreamIngest};
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowQueryError, WorkflowStartError,
+    WorkflowUpdateError,
 };
 use temporalio_client::{
-    Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecutionInfo, WorkflowExecutionStatus,
+    Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
+    WorkflowExecutionDescription, WorkflowExecutionInfo, WorkflowExecutionStatus,
     WorkflowGetResultOptions, WorkflowHandle, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
     WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
 };
+use temporalio_common::MemoValues;
 
 use crate::error::ApiError;
 
 /// How long a progress query may wait for a worker to answer.
 const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a review may take (validation, one database transaction).
+const UPDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Workflows {
@@ -53,6 +67,24 @@ fn status_name(s: WorkflowExecutionStatus) -> &'static str {
     }
 }
 
+/// The memo a run started for `user_id` carries.
+fn owner_memo(user_id: &str) -> MemoValues {
+    let mut memo = MemoValues::new();
+    memo.insert(OWNER_MEMO, user_id.to_string());
+    memo
+}
+
+/// The owner in a run's memo, if it has one.
+fn memo_owner(desc: &WorkflowExecutionDescription) -> Option<String> {
+    desc.memo().get::<String>(OWNER_MEMO).ok().flatten()
+}
+
+/// A run of the caller's: its latest run id and status.
+struct OwnedRun {
+    run_id: String,
+    status: WorkflowExecutionStatus,
+}
+
 impl Workflows {
     pub fn new(
         client: Client,
@@ -78,6 +110,45 @@ impl Workflows {
         }
     }
 
+    fn handle(
+        &self,
+        workflow_id: &str,
+        run_id: Option<String>,
+    ) -> WorkflowHandle<Client, gt_workflows::StreamIngestRun> {
+        let info = WorkflowExecutionInfo::builder()
+            .namespace(self.client.options().namespace.clone())
+            .workflow_id(workflow_id.to_string())
+            .maybe_run_id(run_id)
+            .build();
+        WorkflowHandle::new(self.client.clone(), info)
+    }
+
+    /// The latest run of `workflow_id` if `user_id` owns it (its memo says so); `None` when
+    /// there is no run or it is someone else's.
+    async fn owned_run(
+        &self,
+        user_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<OwnedRun>, ApiError> {
+        let desc = match self
+            .handle(workflow_id, None)
+            .describe(WorkflowDescribeOptions::default())
+            .await
+        {
+            Ok(d) => d,
+            Err(WorkflowInteractionError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(unavailable("describing a workflow", e)),
+        };
+        if memo_owner(&desc).as_deref() != Some(user_id) {
+            tracing::warn!(workflow_id, "a run not owned by the caller was asked for");
+            return Ok(None);
+        }
+        Ok(Some(OwnedRun {
+            run_id: desc.run_id().to_string(),
+            status: desc.status(),
+        }))
+    }
+
     /// Starts `StreamIngest` for the stream, or returns the execution already running for it.
     /// A finished ingestion may be started again (re-ingest).
     pub async fn start_ingest(
@@ -85,10 +156,12 @@ impl Workflows {
         mut input: StreamIngestInput,
     ) -> Result<WorkflowStarted, ApiError> {
         input.gpu_task_queue = Some(self.gpu_task_queue.clone());
-        let workflow_id = stream_ingest_workflow_id(&input.stream_id);
+        let workflow_id = stream_ingest_workflow_id(&input.user_id, &input.stream_id);
+        let user_id = input.user_id.clone();
         let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
             .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
             .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .memo(owner_memo(&user_id))
             .build();
         match self
             .client
@@ -101,44 +174,45 @@ impl Workflows {
                 run_id: handle.run_id().unwrap_or_default().to_string(),
                 started: true,
             }),
-            Err(WorkflowStartError::AlreadyStarted { run_id, .. }) => Ok(WorkflowStarted {
-                id: workflow_id.clone(),
-                workflow_id,
-                run_id: run_id.unwrap_or_default(),
-                started: false,
-            }),
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                // Join the running ingestion, if it is the caller's.
+                let run = self
+                    .owned_run(&user_id, &workflow_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Conflict(format!(
+                            "workflow id {workflow_id} is taken by a run that is not yours"
+                        ))
+                    })?;
+                Ok(WorkflowStarted {
+                    id: workflow_id.clone(),
+                    workflow_id,
+                    run_id: run.run_id,
+                    started: false,
+                })
+            }
             Err(e) => Err(unavailable("starting StreamIngest", e)),
         }
     }
 
-    fn ingest_handle(
-        &self,
-        stream_id: &str,
-        run_id: Option<String>,
-    ) -> WorkflowHandle<Client, gt_workflows::StreamIngestRun> {
-        let info = WorkflowExecutionInfo::builder()
-            .namespace(self.client.options().namespace.clone())
-            .workflow_id(stream_ingest_workflow_id(stream_id))
-            .maybe_run_id(run_id)
-            .build();
-        WorkflowHandle::new(self.client.clone(), info)
+    /// The caller's latest ingestion of the stream, or 404.
+    async fn owned_ingest(&self, user_id: &str, stream_id: &str) -> Result<OwnedRun, ApiError> {
+        self.owned_run(user_id, &stream_ingest_workflow_id(user_id, stream_id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("stream '{stream_id}' has not been ingested"))
+            })
     }
 
     /// Status, progress and (when finished) result of the stream's latest ingestion.
-    pub async fn ingest_status(&self, stream_id: &str) -> Result<IngestStatus, ApiError> {
-        let latest = self.ingest_handle(stream_id, None);
-        let desc = match latest.describe(WorkflowDescribeOptions::default()).await {
-            Ok(d) => d,
-            Err(WorkflowInteractionError::NotFound(_)) => {
-                return Err(ApiError::NotFound(format!(
-                    "stream '{stream_id}' has not been ingested"
-                )));
-            }
-            Err(e) => return Err(unavailable("describing StreamIngest", e)),
-        };
-        let run_id = desc.run_id().to_string();
-        let status = desc.status();
-        let handle = self.ingest_handle(stream_id, Some(run_id.clone()));
+    pub async fn ingest_status(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+    ) -> Result<IngestStatus, ApiError> {
+        let workflow_id = stream_ingest_workflow_id(user_id, stream_id);
+        let run = self.owned_ingest(user_id, stream_id).await?;
+        let handle = self.handle(&workflow_id, Some(run.run_id.clone()));
         // Queries are answered by a worker; don't hang when none is polling.
         let query_options = WorkflowQueryOptions::builder()
             .rpc_options(RpcOptions::builder().timeout(QUERY_TIMEOUT).build())
@@ -157,15 +231,15 @@ impl Workflows {
             Err(e) => return Err(unavailable("querying StreamIngest progress", e)),
         };
         let mut out = IngestStatus {
-            workflow_id: stream_ingest_workflow_id(stream_id),
-            run_id,
-            status: status_name(status).to_string(),
+            workflow_id,
+            run_id: run.run_id,
+            status: status_name(run.status).to_string(),
             progress,
             result: None,
             error: None,
             note,
         };
-        if status != WorkflowExecutionStatus::Running {
+        if run.status != WorkflowExecutionStatus::Running {
             match handle.get_result(WorkflowGetResultOptions::default()).await {
                 Ok(result) => out.result = Some(result),
                 Err(e @ WorkflowGetResultError::Failed(_)) => out.error = Some(root_message(&e)),
@@ -176,9 +250,16 @@ impl Workflows {
     }
 
     /// Asks the stream's running ingestion to stop at its next step.
-    pub async fn cancel_ingest(&self, stream_id: &str) -> Result<(), ApiError> {
+    pub async fn cancel_ingest(&self, user_id: &str, stream_id: &str) -> Result<(), ApiError> {
+        let run = self.owned_ingest(user_id, stream_id).await?;
+        if run.status != WorkflowExecutionStatus::Running {
+            return Err(ApiError::NotFound(format!(
+                "stream '{stream_id}' has no running ingestion"
+            )));
+        }
+        let workflow_id = stream_ingest_workflow_id(user_id, stream_id);
         match self
-            .ingest_handle(stream_id, None)
+            .handle(&workflow_id, Some(run.run_id))
             .signal(StreamIngest::cancel, (), WorkflowSignalOptions::default())
             .await
         {
@@ -190,54 +271,61 @@ impl Workflows {
         }
     }
 
-    /// Hands review decisions to run `run_id` of the stream's ingestion (from
-    /// [`Self::ensure_awaiting_review`]).
-    pub async fn review(
-        &self,
-        stream_id: &str,
-        run_id: String,
-        decision: ReviewSignal,
-    ) -> Result<(), ApiError> {
-        match self
-            .ingest_handle(stream_id, Some(run_id))
-            .signal(
-                StreamIngest::review,
-                decision,
-                WorkflowSignalOptions::default(),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(WorkflowInteractionError::NotFound(_)) => Err(ApiError::Conflict(format!(
-                "the ingestion of stream '{stream_id}' finished before the review arrived"
-            ))),
-            Err(e) => Err(unavailable("signalling StreamIngest", e)),
-        }
-    }
-
-    /// The run id of the stream's ingestion if it is waiting for review; 409 otherwise.
-    pub async fn ensure_awaiting_review(&self, stream_id: &str) -> Result<String, ApiError> {
-        let status = self.ingest_status(stream_id).await?;
-        if status.status != "RUNNING"
-            || !matches!(
-                status.progress.stage,
-                IngestStage::AwaitingReview | IngestStage::Publishing
-            )
-        {
+    /// The run id of the stream's ingestion if it is running; 409 otherwise.
+    pub async fn running_ingest(&self, user_id: &str, stream_id: &str) -> Result<String, ApiError> {
+        let run = self.owned_ingest(user_id, stream_id).await?;
+        if run.status != WorkflowExecutionStatus::Running {
             return Err(ApiError::Conflict(format!(
-                "the ingestion of stream '{stream_id}' is not waiting for review (it is {} at stage {:?})",
-                status.status, status.progress.stage
+                "the ingestion of stream '{stream_id}' is not waiting for review (it is {})",
+                status_name(run.status)
             )));
         }
-        Ok(status.run_id)
+        Ok(run.run_id)
+    }
+
+    /// Hands a review to run `run_id` of the stream's ingestion as its `review` update: the
+    /// workflow validates it against its undecided proposals before anything is written, then
+    /// writes edits and decisions in one transaction.
+    pub async fn review(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        run_id: String,
+        review: ReviewUpdate,
+    ) -> Result<ReviewOutcome, ApiError> {
+        let workflow_id = stream_ingest_workflow_id(user_id, stream_id);
+        let options = WorkflowExecuteUpdateOptions::builder()
+            .rpc_options(RpcOptions::builder().timeout(UPDATE_TIMEOUT).build())
+            .build();
+        match self
+            .handle(&workflow_id, Some(run_id))
+            .execute_update(StreamIngest::review, review, options)
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            Err(WorkflowUpdateError::NotFound(_)) => Err(ApiError::Conflict(format!(
+                "the ingestion of stream '{stream_id}' finished before the review arrived"
+            ))),
+            Err(e @ WorkflowUpdateError::Failed(_)) => {
+                let message = root_message(&e);
+                Err(if message.starts_with(NOT_WAITING) {
+                    ApiError::Conflict(format!("review refused: {message}"))
+                } else {
+                    ApiError::BadRequest(format!("review refused: {message}"))
+                })
+            }
+            Err(e) => Err(unavailable("updating StreamIngest", e)),
+        }
     }
 
     /// Re-embeds a clip's transcript windows (after an edit) in a workflow of its own, so the
     /// edit is durable at once and the index follows even if the API restarts.
     pub async fn start_reembed(&self, input: EmbedClip) -> Result<String, ApiError> {
-        let workflow_id = format!("clip-reembed-{}", uuid::Uuid::new_v4());
-        let opts =
-            WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone()).build();
+        let workflow_id =
+            clip_reembed_workflow_id(&input.user_id, &uuid::Uuid::new_v4().to_string());
+        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
+            .memo(owner_memo(&input.user_id))
+            .build();
         self.client
             .start_workflow(ClipReembed::run, input, opts)
             .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gt_api::auth::LocalSigner;
+use gt_auth::LocalSigner;
 use gt_cli::stack::EphemeralStack;
 use gt_cli::tools::{Tools, default_data_dir};
 use gt_cli::up::{UpOptions, up};
@@ -54,7 +54,7 @@ enum Cmd {
     },
     /// Save a StreamIngest run's history (the SDK's JSON) for replay tests.
     History {
-        /// Workflow id, e.g. stream-ingest-sample-stream.
+        /// Workflow id, e.g. stream-ingest-local-user-sample-stream.
         workflow_id: String,
         /// A specific run (default: the latest).
         #[arg(long)]
@@ -88,7 +88,7 @@ enum Cmd {
     Token {
         #[arg(long, env = "GT_DATA_DIR")]
         data_dir: Option<PathBuf>,
-        /// Validity in hours.
+        /// Validity in hours (at most a week: the API refuses longer-lived tokens).
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
@@ -225,7 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     stream_id,
                     title,
                     language,
-                    recordings_dir: dir.recordings(),
+                    recordings_dir: dir.user_recordings(gt_types::LOCAL_USER_ID),
                     approve_all,
                 },
             )
@@ -233,6 +233,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { data_dir, hours } => {
+            let max_hours = gt_auth::MAX_TOKEN_LIFETIME.as_secs() / 3600;
+            if hours == 0 || hours > max_hours {
+                anyhow::bail!(
+                    "--hours must be from 1 to {max_hours} (the API refuses longer-lived tokens)"
+                );
+            }
             let dir = data_dir.unwrap_or_else(default_data_dir);
             let signer = LocalSigner::load_or_create(
                 &dir.join("jwt-key.pem"),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use gt_api::auth::LocalSigner;
+use gt_auth::LocalSigner;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -54,6 +54,10 @@ impl DataDir {
     }
     pub fn recordings(&self) -> PathBuf {
         self.root.join("recordings")
+    }
+    /// A user's recordings root: one folder per stream (the stream's prefix) inside it.
+    pub fn user_recordings(&self, user_id: &str) -> PathBuf {
+        self.recordings().join(gt_types::owner_segment(user_id))
     }
     pub fn artifacts(&self) -> PathBuf {
         self.root.join("artifacts")
@@ -230,7 +234,7 @@ async fn run_services(
         LocalSigner::DEFAULT_ISSUER,
         LocalSigner::DEFAULT_AUDIENCE,
     )?;
-    let token = signer.mint(gt_types::LOCAL_USER_ID, Duration::from_secs(30 * 24 * 3600))?;
+    let token = signer.mint(gt_types::LOCAL_USER_ID, gt_auth::MAX_TOKEN_LIFETIME)?;
 
     println!();
     println!("glowing-telegram is up.");
@@ -243,7 +247,7 @@ async fn run_services(
     println!("  Logs         {}", data.logs().display());
     println!(
         "  Recordings   {}  (one folder per stream = the stream's prefix)",
-        data.recordings().display()
+        data.user_recordings(gt_types::LOCAL_USER_ID).display()
     );
     println!();
 
@@ -333,7 +337,7 @@ fn ensure_sample_media(recordings: &Path) -> anyhow::Result<()> {
 
 async fn sample_job(api: &ApiClient, data: &DataDir, stack: &mut Stack) -> anyhow::Result<()> {
     println!("Main job: ingesting the sample stream");
-    ensure_sample_media(&data.recordings())?;
+    ensure_sample_media(&data.user_recordings(gt_types::LOCAL_USER_ID))?;
     let (status, _) = api
         .call(
             reqwest::Method::GET,
@@ -416,12 +420,13 @@ async fn sample_job(api: &ApiClient, data: &DataDir, stack: &mut Stack) -> anyho
     let query = crate::ingest::first_words(api, SAMPLE_STREAM_ID).await;
     crate::ingest::print_results(api, SAMPLE_STREAM_ID, &query).await?;
     println!(
-        "  {} (see it in the Temporal UI under stream-ingest-{SAMPLE_STREAM_ID})",
+        "  {} (see it in the Temporal UI under {})",
         if waiting {
             "waiting for your review"
         } else {
             "done"
-        }
+        },
+        gt_types::stream_ingest_workflow_id(gt_types::LOCAL_USER_ID, SAMPLE_STREAM_ID)
     );
     println!(
         "  preview playlist: {}/playlist/{SAMPLE_STREAM_ID}.m3u8?token=<token>\n",

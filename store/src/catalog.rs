@@ -121,8 +121,12 @@ pub struct Resource {
     pub search: &'static [&'static str],
     /// If set, the id of a new record is this field's value (video clips are keyed by blob key).
     pub id_field: Option<&'static str>,
-    /// Fields the server owns: accepted in a body only to be ignored or acted on (see the API).
+    /// Fields the server owns (derived by the pipeline, or tokens): readable, but a body that
+    /// names them is accepted with them ignored (edit forms send whole records back), so no
+    /// client ever writes a blob key, a speech map or a review decision.
     pub server_managed: &'static [&'static str],
+    /// Server-managed tokens: generated on create, and regenerated when an update names them.
+    pub rotatable: &'static [&'static str],
 }
 
 impl Resource {
@@ -162,7 +166,8 @@ pub const STREAMS: Resource = Resource {
     ],
     search: &["title", "description"],
     id_field: None,
-    server_managed: &[],
+    server_managed: &["video_clip_count"],
+    rotatable: &[],
 };
 
 pub const SERIES: Resource = Resource {
@@ -194,6 +199,7 @@ pub const SERIES: Resource = Resource {
     search: &["title", "description"],
     id_field: None,
     server_managed: &[],
+    rotatable: &[],
 };
 
 pub const VIDEO_CLIPS: Resource = Resource {
@@ -216,7 +222,21 @@ pub const VIDEO_CLIPS: Resource = Resource {
     ],
     search: &["key"],
     id_field: Some("key"),
-    server_managed: &[],
+    server_managed: &[
+        "start_time",
+        "audio",
+        "keyframes",
+        "silence",
+        "metadata",
+        "transcription",
+        "summary",
+        "transcode",
+        "ingestion_version",
+        "error",
+        "speech",
+        "preview",
+    ],
+    rotatable: &[],
 };
 
 pub const EPISODES: Resource = Resource {
@@ -250,7 +270,17 @@ pub const EPISODES: Resource = Resource {
     ],
     search: &["title", "description"],
     id_field: None,
-    server_managed: &[],
+    server_managed: &[
+        "youtube_upload_url",
+        "upload_attempts",
+        "upload_status",
+        "error_message",
+        "retry_after_seconds",
+        "upload_resume_at_byte",
+        "render_uri",
+        "review_status",
+    ],
+    rotatable: &[],
 };
 
 pub const PROJECTS: Resource = Resource {
@@ -267,6 +297,7 @@ pub const PROJECTS: Resource = Resource {
     search: &["title", "description"],
     id_field: None,
     server_managed: &[],
+    rotatable: &[],
 };
 
 pub const PROFILES: Resource = Resource {
@@ -282,6 +313,7 @@ pub const PROFILES: Resource = Resource {
     search: &[],
     id_field: None,
     server_managed: &[],
+    rotatable: &[],
 };
 
 pub const TASKS: Resource = Resource {
@@ -296,6 +328,7 @@ pub const TASKS: Resource = Resource {
     search: &["record_id", "message"],
     id_field: None,
     server_managed: &[],
+    rotatable: &[],
 };
 
 pub const CHAT_MESSAGES: Resource = Resource {
@@ -313,6 +346,7 @@ pub const CHAT_MESSAGES: Resource = Resource {
     search: &["message", "user_name"],
     id_field: None,
     server_managed: &[],
+    rotatable: &[],
 };
 
 pub const STREAM_WIDGETS: Resource = Resource {
@@ -329,6 +363,7 @@ pub const STREAM_WIDGETS: Resource = Resource {
     search: &["title"],
     id_field: None,
     server_managed: &["access_token"],
+    rotatable: &["access_token"],
 };
 
 pub const RESOURCES: &[Resource] = &[

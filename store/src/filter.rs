@@ -84,6 +84,9 @@ pub fn parse_filter(resource: &Resource, raw: &str) -> Result<Vec<Clause>, Store
     }
     let value: Value =
         serde_json::from_str(raw).map_err(|e| invalid(format!("filter is not valid JSON: {e}")))?;
+    if crate::value::has_nul(&value) {
+        return Err(invalid("filter must not contain NUL characters".into()));
+    }
     match value {
         Value::Object(map) => parse_filter_object(resource, &map),
         _ => Err(invalid("filter must be a JSON object".into())),

@@ -407,6 +407,74 @@ impl PgStore {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
+    /// A review in one transaction: each edit merged into its proposal, then the decisions.
+    /// Every id must be one of the stream's proposals still awaiting review; otherwise nothing
+    /// is written.
+    pub async fn apply_review(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        edits: &[(String, Value)],
+        approve: &[String],
+        reject: &[String],
+    ) -> StoreResult<()> {
+        let writes = edits
+            .iter()
+            .map(|(id, patch)| {
+                crate::write::validate_write(
+                    &crate::catalog::EPISODES,
+                    patch,
+                    crate::write::WriteKind::Update(id),
+                )
+                .map(|w| (id, w))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tx = self.pool().begin().await?;
+        let named: Vec<&String> = edits
+            .iter()
+            .map(|(id, _)| id)
+            .chain(approve)
+            .chain(reject)
+            .collect();
+        let awaiting: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM episodes WHERE user_id = $1 AND stream_id = $2 AND id = ANY($3)
+               AND review_status = 'awaiting_review' FOR UPDATE",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .bind(&named)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(id) = named.iter().find(|id| !awaiting.contains(id)) {
+            return Err(StoreError::Invalid(format!(
+                "episode '{id}' is not a proposal of stream '{stream_id}' awaiting review"
+            )));
+        }
+        for (id, write) in &writes {
+            crate::pg::update_query(&crate::catalog::EPISODES, user_id, id, write)
+                .build()
+                .fetch_one(&mut *tx)
+                .await?;
+        }
+        for (ids, status) in [
+            (approve, ReviewStatus::Approved),
+            (reject, ReviewStatus::Rejected),
+        ] {
+            sqlx::query(
+                "UPDATE episodes SET review_status = $4, updated_at = now()
+                 WHERE user_id = $1 AND stream_id = $2 AND id = ANY($3)",
+            )
+            .bind(user_id)
+            .bind(stream_id)
+            .bind(ids)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Sets the review state of the stream's episodes `ids`. Unknown ids are an error and
     /// change nothing.
     pub async fn set_review_status(

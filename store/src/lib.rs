@@ -92,9 +92,18 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// A user id as one blob-key segment: derived files live under `{user}/...` so a user can only
-/// ever be given their own.
+/// ever be given their own (the same segment as in workflow ids; injective, see
+/// [`gt_types::owner_segment`]).
 pub fn user_segment(user_id: &str) -> String {
-    user_id.replace(['/', '\\'], "_")
+    gt_types::owner_segment(user_id)
+}
+
+/// The recordings-store key of `key` (relative to the user's recordings root): every user's
+/// recordings live under their own `{owner}/` folder, so a stream's prefix or a clip key names
+/// only files of its owner. Keys that could escape (`..`, absolute, NUL) are refused.
+pub fn recording_key(user_id: &str, key: &str) -> StoreResult<String> {
+    blob::check_key(key)?;
+    Ok(format!("{}/{key}", user_segment(user_id)))
 }
 
 /// A new record id: UUIDv7, so ids sort by creation time and pages are stable.

@@ -193,6 +193,9 @@ fn records_from_rows(rows: Vec<sqlx::postgres::PgRow>) -> StoreResult<Vec<Value>
         .collect::<Result<_, _>>()?)
 }
 
+/// Most records a related list returns; more is a 400 that points to paged listing.
+pub const MAX_RELATED: usize = 10_000;
+
 fn encode_cursor(last_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_id.as_bytes())
 }
@@ -202,6 +205,7 @@ fn decode_cursor(cursor: &str) -> StoreResult<String> {
         .decode(cursor.as_bytes())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| !id.contains('\0'))
         .ok_or_else(|| StoreError::Invalid("invalid cursor".into()))
 }
 
@@ -229,8 +233,8 @@ impl PgStore {
         for (field, _) in &write.values {
             qb.push(format!(", {}", quote(field.name)));
         }
-        // Server-managed fields (widget tokens) get a fresh value whatever the body said.
-        for name in resource.server_managed {
+        // Tokens get a fresh value whatever the body said.
+        for name in resource.rotatable {
             qb.push(format!(", {}", quote(name)));
         }
         qb.push(") VALUES (");
@@ -241,7 +245,7 @@ impl PgStore {
             qb.push(", ");
             push_value(&mut qb, field.ty, value);
         }
-        for _ in resource.server_managed {
+        for _ in resource.rotatable {
             qb.push(", ");
             qb.push_bind(widget_token());
         }
@@ -320,15 +324,24 @@ impl RecordStore for PgStore {
             )));
         }
         let sql = format!(
-            "SELECT to_jsonb(t) FROM {} t WHERE t.user_id = $1 AND t.{} = $2 ORDER BY t.id",
+            "SELECT to_jsonb(t) FROM {} t WHERE t.user_id = $1 AND t.{} = $2 ORDER BY t.id
+             LIMIT {}",
             quote(resource.name),
-            quote(f.name)
+            quote(f.name),
+            MAX_RELATED + 1
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .bind(value)
             .fetch_all(&self.pool)
             .await?;
+        if rows.len() > MAX_RELATED {
+            return Err(StoreError::Invalid(format!(
+                "more than {MAX_RELATED} {} records have {field} = {value:?}: list them page by \
+                 page with /records/{}?filter={{\"{field}\": ...}} instead",
+                resource.name, resource.name
+            )));
+        }
         records_from_rows(rows)
     }
 
@@ -401,25 +414,11 @@ impl RecordStore for PgStore {
         patch: &Value,
     ) -> StoreResult<Value> {
         let write = validate_write(resource, patch, WriteKind::Update(id))?;
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-            "UPDATE {} AS t SET updated_at = now()",
-            quote(resource.name)
-        ));
-        for (field, value) in &write.values {
-            qb.push(format!(", {} = ", quote(field.name)));
-            push_value(&mut qb, field.ty, value);
-        }
-        for name in &write.touched_server_fields {
-            // Naming a server-managed field in an update asks for a fresh value (token rotation).
-            qb.push(format!(", {} = ", quote(name)));
-            qb.push_bind(widget_token());
-        }
-        qb.push(" WHERE t.user_id = ");
-        qb.push_bind(user_id.to_string());
-        qb.push(" AND t.id = ");
-        qb.push_bind(id.to_string());
-        qb.push(" RETURNING to_jsonb(t)");
-        match qb.build().fetch_optional(&self.pool).await? {
+        match update_query(resource, user_id, id, &write)
+            .build()
+            .fetch_optional(&self.pool)
+            .await?
+        {
             Some(r) => Ok(record_from_row(r.try_get(0)?)),
             None => Err(not_found(resource, id)),
         }
@@ -476,6 +475,36 @@ impl RecordStore for PgStore {
     }
 }
 
-fn not_found(resource: &Resource, id: &str) -> StoreError {
+/// `UPDATE … RETURNING` merging a validated write into record `id` of `user_id`.
+pub(crate) fn update_query(
+    resource: &Resource,
+    user_id: &str,
+    id: &str,
+    write: &crate::write::Write,
+) -> QueryBuilder<Postgres> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "UPDATE {} AS t SET updated_at = now()",
+        quote(resource.name)
+    ));
+    for (field, value) in &write.values {
+        qb.push(format!(", {} = ", quote(field.name)));
+        push_value(&mut qb, field.ty, value);
+    }
+    for name in &write.touched_server_fields {
+        // Naming a server-managed token in an update asks for a fresh value (token rotation).
+        if resource.rotatable.contains(name) {
+            qb.push(format!(", {} = ", quote(name)));
+            qb.push_bind(widget_token());
+        }
+    }
+    qb.push(" WHERE t.user_id = ");
+    qb.push_bind(user_id.to_string());
+    qb.push(" AND t.id = ");
+    qb.push_bind(id.to_string());
+    qb.push(" RETURNING to_jsonb(t)");
+    qb
+}
+
+pub(crate) fn not_found(resource: &Resource, id: &str) -> StoreError {
     StoreError::NotFound(format!("{} record '{id}' not found", resource.name))
 }

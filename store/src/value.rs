@@ -67,9 +67,26 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 
 /// Converts `value` for `field`. `null` is allowed (it clears the field) unless the caller
 /// checks `required` itself.
+/// Whether any string (or object key) in `v` contains NUL.
+pub fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, x)| k.contains('\0') || has_nul(x)),
+        _ => false,
+    }
+}
+
 pub fn typed(field: &Field, value: &Value) -> Result<TypedValue, StoreError> {
     if value.is_null() {
         return Ok(TypedValue::Null);
+    }
+    // Postgres stores no NUL in text or jsonb: refuse it here, clearly, not as a 500 later.
+    if has_nul(value) {
+        return Err(StoreError::Invalid(format!(
+            "field '{}' must not contain NUL characters",
+            field.name
+        )));
     }
     let bad = || invalid(field, value);
     Ok(match field.ty {

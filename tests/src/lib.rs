@@ -351,7 +351,7 @@ impl TestApp {
             database_url: database_url.clone(),
             auth: match opts.auth {
                 Some(a) => AuthMode::External(a),
-                None => AuthMode::External(signer.auth_config()),
+                None => AuthMode::External(AuthConfig::local(signer)),
             },
             cpu_task_queue: cpu_task_queue.clone(),
             gpu_task_queue: gpu_task_queue.clone(),
@@ -477,6 +477,14 @@ impl TestApp {
         cmd
     }
 
+    /// `user`'s recordings root (each user's recordings live in their own folder; a stream's
+    /// prefix is a folder inside it). Created on first use.
+    pub fn recordings_of(&self, user: &str) -> std::path::PathBuf {
+        let dir = self.recordings.path().join(gt_types::owner_segment(user));
+        std::fs::create_dir_all(&dir).expect("creating the user's recordings root");
+        dir
+    }
+
     pub fn token(&self, user: &str) -> String {
         test_signer()
             .mint(user, Duration::from_secs(3600))
@@ -576,4 +584,31 @@ pub async fn wait_for_ingest_within(
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A WebSocket client connection.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// `GET /ws?token=` as `user`.
+pub async fn websocket(app: &TestApp, user: &str) -> Socket {
+    websocket_with(app, &app.token(user)).await
+}
+
+/// `GET /ws?token=` with `token`.
+pub async fn websocket_with(app: &TestApp, token: &str) -> Socket {
+    let url = format!("{}/ws?token={token}", app.base.replacen("http", "ws", 1));
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Every text message received within `wait` (JSON).
+pub async fn drain(ws: &mut Socket, wait: Duration) -> Vec<Value> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(wait, ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            out.push(serde_json::from_str(&t).unwrap());
+        }
+    }
+    out
 }

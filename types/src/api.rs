@@ -34,6 +34,55 @@ pub struct StreamIngestRequest {
     pub episodes: Option<crate::episode::EpisodeParams>,
 }
 
+/// Longest `initialPrompt`: Whisper reads at most 224 tokens of prompt.
+pub const MAX_INITIAL_PROMPT_CHARS: usize = 1_000;
+/// Longest `initialSummary`: context for the first clip's summary.
+pub const MAX_INITIAL_SUMMARY_CHARS: usize = 20_000;
+
+impl StreamIngestRequest {
+    /// What is wrong with the request on its own, if anything (the message names the field).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stream_id.trim().is_empty() {
+            return Err("streamId must not be empty".into());
+        }
+        if let Some(lang) = &self.language
+            && !(lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase()))
+        {
+            return Err(format!(
+                "language must be a two-letter ISO 639-1 code such as \"en\", got {lang:?}"
+            ));
+        }
+        for (name, text, max) in [
+            (
+                "initialPrompt",
+                &self.initial_prompt,
+                MAX_INITIAL_PROMPT_CHARS,
+            ),
+            (
+                "initialSummary",
+                &self.initial_summary,
+                MAX_INITIAL_SUMMARY_CHARS,
+            ),
+        ] {
+            let n = text.chars().count();
+            if n > max {
+                return Err(format!(
+                    "{name} is {n} characters long; at most {max} are allowed"
+                ));
+            }
+        }
+        if let Some(p) = &self.episodes {
+            p.validate()
+                .map_err(|e| format!("invalid episode parameters: {e}"))?;
+        }
+        if let Some(p) = &self.analysis {
+            p.validate()
+                .map_err(|e| format!("invalid analysis parameters: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// Answer of the endpoints that start workflows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

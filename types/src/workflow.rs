@@ -362,8 +362,8 @@ pub struct ProposedEpisode {
     pub chapters: u32,
 }
 
-/// The `review` signal: decisions on proposed episodes. Edits to titles, descriptions and
-/// tracks are written by the API before it signals; the workflow acts on the decisions.
+/// The legacy `review` signal: decisions on proposed episodes, from before review became an
+/// update. Still handled so recorded histories replay; the API sends [`ReviewUpdate`] now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReviewSignal {
     #[serde(default)]
@@ -381,6 +381,97 @@ pub struct ProposeEpisodesInput {
     pub params: crate::episode::EpisodeParams,
 }
 
+/// The `review` update: decisions on proposed episodes and edits to them, validated by the
+/// waiting ingestion (every id one of its undecided proposals) before anything is written,
+/// then written in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewUpdate {
+    #[serde(default)]
+    pub approve: Vec<String>,
+    #[serde(default)]
+    pub reject: Vec<String>,
+    #[serde(default)]
+    pub edits: Vec<EpisodeEdit>,
+}
+
+/// Fields a reviewer may change on a proposal (values are checked against the episode
+/// record's field types before the review is sent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeEdit {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chapters: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<serde_json::Value>,
+}
+
+impl EpisodeEdit {
+    /// The edit as a record patch (only the fields it sets).
+    pub fn patch(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("id");
+        }
+        v
+    }
+
+    /// Whether the edit changes anything.
+    pub fn is_empty(&self) -> bool {
+        self.patch().as_object().is_none_or(|m| m.is_empty())
+    }
+}
+
+impl ReviewUpdate {
+    /// Every episode id the review names.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.approve
+            .iter()
+            .chain(&self.reject)
+            .map(String::as_str)
+            .chain(self.edits.iter().map(|e| e.id.as_str()))
+    }
+
+    /// What is wrong with the review on its own (before looking at any proposal), if anything.
+    pub fn shape_error(&self) -> Option<String> {
+        if self.approve.is_empty() && self.reject.is_empty() && self.edits.is_empty() {
+            return Some("a review needs at least one of approve, reject or edits".into());
+        }
+        if let Some(both) = self.reject.iter().find(|id| self.approve.contains(id)) {
+            return Some(format!("episode '{both}' is both approved and rejected"));
+        }
+        if self.edits.iter().any(EpisodeEdit::is_empty) {
+            return Some("an edit must change at least one field".into());
+        }
+        None
+    }
+}
+
+/// What a review did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewOutcome {
+    pub approved: Vec<String>,
+    pub rejected: Vec<String>,
+    pub edited: Vec<String>,
+}
+
+/// Input of `episodes.apply_review`: one transaction for a review's edits and decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApplyReview {
+    pub user_id: String,
+    pub stream_id: String,
+    pub approve: Vec<String>,
+    pub reject: Vec<String>,
+    pub edits: Vec<EpisodeEdit>,
+}
+
 /// Input of `episodes.record_review`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordReview {
@@ -390,7 +481,7 @@ pub struct RecordReview {
     pub reject: Vec<String>,
 }
 
-/// Input of `EpisodePublish` (`episode-publish-{episode_id}`).
+/// Input of `EpisodePublish` (`episode-publish-{owner}-{episode_id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EpisodePublishInput {
     pub user_id: String,

@@ -5,7 +5,7 @@
 #![allow(unused_variables)]
 
 use gt_types::workflow::{
-    AnalyzeClip, AnalyzedClip, ClipRef, EmbedClip, EmbeddedClip, EpisodePublishInput,
+    AnalyzeClip, AnalyzedClip, ApplyReview, ClipRef, EmbedClip, EmbeddedClip, EpisodePublishInput,
     EpisodePublishOutput, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
     ProposeEpisodesInput, ProposedEpisodes, RecordReview, StreamMedia, StreamRef, SummarizeClip,
     SummarizedClip, TaskUpdate, TranscribeClip, TranscribedClip,
@@ -107,9 +107,15 @@ impl EpisodeActivities {
         unimplemented!()
     }
 
-    /// Records review decisions on the stream's proposals.
+    /// Records review decisions on the stream's proposals (the legacy signal path).
     #[activity(name = "episodes.record_review")]
     pub fn record_review(input: RecordReview) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Writes a review's edits and decisions in one transaction: all of it or nothing.
+    #[activity(name = "episodes.apply_review")]
+    pub fn apply_review(input: ApplyReview) -> Result<(), ActivityError> {
         unimplemented!()
     }
 
@@ -124,7 +130,8 @@ impl EpisodeActivities {
 }
 
 pub use episode_activities::{
-    ProposeEpisodes, RecordPublishRequest, RecordReview as RecordReviewActivity,
+    ApplyReview as ApplyReviewActivity, ProposeEpisodes, RecordPublishRequest,
+    RecordReview as RecordReviewActivity,
 };
 pub use ingest_activities::{FinalizeStreamClips, ListStreamMedia, ProbeClip};
 pub use media_activities::{AnalyzeSpeech, MakePreview};

@@ -1,16 +1,21 @@
-//! `EpisodePublish` (`episode-publish-{episode_id}`): renders, archives and uploads one approved
-//! episode. Until rendering and upload exist it records the publish request (a task the
-//! streamer sees) and finishes with status `approved`.
+//! `EpisodePublish` (`episode-publish-{owner}-{episode_id}`): renders, archives and uploads one
+//! approved episode. Until rendering and upload exist it records the publish request (a task
+//! the streamer sees) and finishes with status `approved`. Started as a child (no memo can be
+//! given then), it writes its owner into its own memo first, for the API's ownership check.
 
 use std::time::Duration;
 
+use gt_types::OWNER_MEMO;
 use gt_types::workflow::{EpisodePublishInput, EpisodePublishOutput};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{
-    ActivityOptions, RetryPolicy, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityOptions, MemoValue, RetryPolicy, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 use crate::contracts::{EpisodeActivities, failure};
+
+/// Writes the owner into the memo before anything else.
+pub const PATCH_OWNER_MEMO: &str = "owner-memo-v1";
 
 #[workflow]
 pub struct EpisodePublish {
@@ -31,6 +36,9 @@ impl EpisodePublish {
     #[run(name = "EpisodePublish")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<EpisodePublishOutput> {
         let input = ctx.state(|s| s.input.clone());
+        if ctx.patched(PATCH_OWNER_MEMO) {
+            ctx.upsert_memo([(OWNER_MEMO, Some(MemoValue::new(input.user_id.clone())))])?;
+        }
         let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
             .retry_policy(
                 RetryPolicy::builder()

@@ -1,22 +1,27 @@
-//! `StreamIngest` (`stream-ingest-{stream_id}`): turns a stream's recordings into reviewable
-//! episodes.
+//! `StreamIngest` (`stream-ingest-{owner}-{stream_id}`): turns a stream's recordings into
+//! reviewable episodes.
 //!
 //! list media → probe each file (bounded parallelism; a bad file is recorded and skipped) →
 //! set cumulative start times → speech maps → transcripts (GPU queue, chained prompt) alongside
 //! previews → per clip a summary (chained context) and search embeddings → episode proposals →
-//! wait, durably, for `review` signals → an `EpisodePublish` child per approved episode.
-//! Progress is a query; `cancel` stops between steps. Deterministic: every side effect is an
-//! activity.
+//! wait, durably, for reviews → an `EpisodePublish` child per approved episode.
+//!
+//! A review is the `review` update: its validator refuses anything but undecided proposals of
+//! this run (nothing is written then); the handler writes edits and decisions in one activity
+//! (one transaction) and hands the decisions to the main loop, which starts the children. The
+//! older `review` signal is still handled so recorded histories replay. Progress is a query;
+//! `cancel` stops between steps. Deterministic: every side effect is an activity.
 
 use std::time::Duration;
 
-use gt_types::GPU_TASK_QUEUE;
 use gt_types::records::{TaskStatus, TaskType};
 use gt_types::workflow::{
-    AnalyzeClip, ClipFailure, ClipRef, ClipStart, EmbedClip, EpisodePublishInput, FinalizeClips,
-    IngestProgress, IngestStage, ProposeEpisodesInput, RecordReview, ReviewSignal,
-    StreamIngestInput, StreamIngestOutput, StreamRef, SummarizeClip, TaskUpdate, TranscribeClip,
+    AnalyzeClip, ApplyReview, ClipFailure, ClipRef, ClipStart, EmbedClip, EpisodePublishInput,
+    FinalizeClips, IngestProgress, IngestStage, ProposeEpisodesInput, RecordReview, ReviewOutcome,
+    ReviewSignal, ReviewUpdate, StreamIngestInput, StreamIngestOutput, StreamRef, SummarizeClip,
+    TaskUpdate, TranscribeClip,
 };
+use gt_types::{GPU_TASK_QUEUE, episode_publish_workflow_id};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::common::error::ApplicationFailure;
 use temporalio_workflow::workflows::{join, join_all};
@@ -32,6 +37,9 @@ use crate::contracts::{
 use crate::episode_publish::EpisodePublish;
 use crate::failure_message;
 
+/// How a review refused because the run is not waiting for one begins (the API answers 409).
+pub const NOT_WAITING: &str = "not waiting for review";
+
 /// Files probed at once. Probing is I/O-light but decoding-heavy work follows per clip; a small
 /// bound keeps one stream from monopolising the CPU workers.
 pub const MAX_PARALLEL_PROBES: usize = 4;
@@ -46,6 +54,16 @@ pub const PATCH_TRANSCRIPTION: &str = "transcription-v1";
 
 /// Added summaries, embeddings, episode proposals, review and publish children.
 pub const PATCH_EPISODES: &str = "episodes-v1";
+/// Publish children are `episode-publish-{owner}-{episode_id}` (was `episode-publish-{id}`).
+pub const PATCH_OWNER_IDS: &str = "owner-ids-v1";
+
+/// A review the main loop has not acted on yet; `recorded` when the update handler already
+/// wrote it (a legacy signal is recorded by the main loop).
+#[derive(Debug, Clone)]
+struct QueuedReview {
+    decision: ReviewSignal,
+    recorded: bool,
+}
 
 /// Retries for activities that only fail on infrastructure hiccups; bad input is never retried.
 fn retry(max_attempts: u32) -> RetryPolicy {
@@ -125,7 +143,13 @@ pub struct StreamIngest {
     progress: IngestProgress,
     cancel_requested: bool,
     /// Review decisions received and not yet acted on.
-    reviews: Vec<ReviewSignal>,
+    reviews: Vec<QueuedReview>,
+    /// Proposals not decided yet (set when the run starts waiting for review).
+    pending: Vec<String>,
+    /// Proposals a running review update is deciding: no other review may name them.
+    deciding: Vec<String>,
+    /// Whether reviews are accepted now.
+    awaiting_review: bool,
 }
 
 #[workflow_methods]
@@ -137,6 +161,9 @@ impl StreamIngest {
             progress: IngestProgress::default(),
             cancel_requested: false,
             reviews: Vec::new(),
+            pending: Vec::new(),
+            deciding: Vec::new(),
+            awaiting_review: false,
         }
     }
 
@@ -391,47 +418,83 @@ impl StreamIngest {
             IngestStage::AwaitingReview,
             Some("waiting for review".into()),
         );
-        ctx.state_mut(|s| s.progress.update_percent());
-        let mut pending: Vec<String> = ids;
-        while !pending.is_empty() {
-            ctx.wait_condition(|s| !s.reviews.is_empty() || s.cancel_requested)
-                .await
-                .map_err(|_| Stop::Cancelled)?;
+        ctx.state_mut(|s| {
+            s.progress.update_percent();
+            s.pending = ids;
+            s.awaiting_review = true;
+        });
+        loop {
+            ctx.wait_condition(|s| {
+                !s.reviews.is_empty()
+                    || s.cancel_requested
+                    || (s.pending.is_empty() && s.deciding.is_empty())
+            })
+            .await
+            .map_err(|_| Stop::Cancelled)?;
             check_cancel(ctx)?;
-            let review = ctx.state_mut(|s| s.reviews.remove(0));
-            // Decisions about episodes this run did not propose (or already decided) are
-            // ignored: the API validated them against the store before signalling.
-            let approve: Vec<String> = review
-                .approve
-                .into_iter()
-                .filter(|id| pending.contains(id))
-                .collect();
-            let reject: Vec<String> = review
-                .reject
-                .into_iter()
-                .filter(|id| pending.contains(id) && !approve.contains(id))
-                .collect();
+            let Some(QueuedReview { decision, recorded }) = ctx.state_mut(|s| {
+                if s.reviews.is_empty() {
+                    None
+                } else {
+                    Some(s.reviews.remove(0))
+                }
+            }) else {
+                // Every proposal is decided.
+                break;
+            };
+            let (approve, reject) = if recorded {
+                (decision.approve, decision.reject)
+            } else {
+                // A legacy signal: decisions about episodes this run did not propose (or
+                // already decided) are ignored, then recorded here.
+                let pending = ctx.state(|s| s.pending.clone());
+                let approve: Vec<String> = decision
+                    .approve
+                    .into_iter()
+                    .filter(|id| pending.contains(id))
+                    .collect();
+                let reject: Vec<String> = decision
+                    .reject
+                    .into_iter()
+                    .filter(|id| pending.contains(id) && !approve.contains(id))
+                    .collect();
+                if approve.is_empty() && reject.is_empty() {
+                    continue;
+                }
+                ctx.execute_activity(
+                    EpisodeActivities::record_review,
+                    RecordReview {
+                        user_id: input.user_id.clone(),
+                        stream_id: input.stream_id.clone(),
+                        approve: approve.clone(),
+                        reject: reject.clone(),
+                    },
+                    store_options(),
+                )
+                .await
+                .map_err(|e| {
+                    Stop::Failed(format!("recording the review: {}", failure_message(&e)))
+                })?;
+                ctx.state_mut(|s| {
+                    s.pending
+                        .retain(|id| !approve.contains(id) && !reject.contains(id))
+                });
+                (approve, reject)
+            };
             if approve.is_empty() && reject.is_empty() {
                 continue;
             }
-            ctx.execute_activity(
-                EpisodeActivities::record_review,
-                RecordReview {
-                    user_id: input.user_id.clone(),
-                    stream_id: input.stream_id.clone(),
-                    approve: approve.clone(),
-                    reject: reject.clone(),
-                },
-                store_options(),
-            )
-            .await
-            .map_err(|e| Stop::Failed(format!("recording the review: {}", failure_message(&e))))?;
-            pending.retain(|id| !approve.contains(id) && !reject.contains(id));
             set_stage(ctx, IngestStage::Publishing, None);
+            let owner_ids = ctx.patched(PATCH_OWNER_IDS);
             for id in &approve {
+                let workflow_id = if owner_ids {
+                    episode_publish_workflow_id(&input.user_id, id)
+                } else {
+                    format!("episode-publish-{id}")
+                };
                 // Publishing goes on even if this ingestion is later cancelled.
                 let opts = ChildWorkflowOptions::builder()
-                    .workflow_id(format!("episode-publish-{id}"))
+                    .workflow_id(workflow_id)
                     .parent_close_policy(ParentClosePolicy::Abandon)
                     .build();
                 let started = ctx
@@ -452,7 +515,7 @@ impl StreamIngest {
             out.episodes_rejected.extend(reject);
             let decided = (out.episodes_approved.len() + out.episodes_rejected.len()) as u32;
             ctx.state_mut(|s| s.progress.episodes_reviewed = decided);
-            if !pending.is_empty() {
+            if ctx.state(|s| !s.pending.is_empty() || !s.deciding.is_empty()) {
                 set_stage(
                     ctx,
                     IngestStage::AwaitingReview,
@@ -460,6 +523,7 @@ impl StreamIngest {
                 );
             }
         }
+        ctx.state_mut(|s| s.awaiting_review = false);
         Ok(())
     }
 
@@ -645,10 +709,100 @@ impl StreamIngest {
         self.cancel_requested = true;
     }
 
-    /// Review decisions on proposed episodes; acted on in the order received.
-    #[signal]
-    pub fn review(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ReviewSignal) {
-        self.reviews.push(decision);
+    /// Legacy review decisions (before the `review` update); acted on in the order received.
+    #[signal(name = "review")]
+    pub fn review_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ReviewSignal) {
+        self.reviews.push(QueuedReview {
+            decision,
+            recorded: false,
+        });
+    }
+
+    /// Refuses a review unless this run waits for one and every id it names is one of the
+    /// run's undecided proposals. Runs before anything is written.
+    #[update_validator(review)]
+    pub fn validate_review(
+        &self,
+        _ctx: &WorkflowContextView,
+        review: &ReviewUpdate,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if !self.awaiting_review {
+            return Err(format!(
+                "{NOT_WAITING}: the ingestion is at stage {:?}",
+                self.progress.stage
+            )
+            .into());
+        }
+        if let Some(e) = review.shape_error() {
+            return Err(e.into());
+        }
+        let unknown: Vec<&str> = review
+            .ids()
+            .filter(|id| !self.pending.iter().any(|p| p == id))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "not proposals of this stream awaiting review: {}",
+                unknown.join(", ")
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Writes the review (edits and decisions, one transaction) and hands the decisions to the
+    /// main loop, which starts a publish child per approval.
+    #[update(name = "review")]
+    pub async fn review(
+        ctx: &mut WorkflowContext<Self>,
+        review: ReviewUpdate,
+    ) -> Result<ReviewOutcome, Box<dyn std::error::Error + Send + Sync>> {
+        let input = ctx.state(|s| s.input.clone());
+        let decided: Vec<String> = review
+            .approve
+            .iter()
+            .chain(&review.reject)
+            .cloned()
+            .collect();
+        // Claim the ids at once: a second review naming them is refused by the validator.
+        ctx.state_mut(|s| {
+            s.pending.retain(|id| !decided.contains(id));
+            s.deciding.extend(decided.iter().cloned());
+        });
+        let written = ctx
+            .execute_activity(
+                EpisodeActivities::apply_review,
+                ApplyReview {
+                    user_id: input.user_id.clone(),
+                    stream_id: input.stream_id.clone(),
+                    approve: review.approve.clone(),
+                    reject: review.reject.clone(),
+                    edits: review.edits.clone(),
+                },
+                store_options(),
+            )
+            .await;
+        ctx.state_mut(|s| {
+            s.deciding.retain(|id| !decided.contains(id));
+            if written.is_err() {
+                // Nothing was written: the proposals are undecided again.
+                s.pending.extend(decided.iter().cloned());
+            } else if !decided.is_empty() {
+                s.reviews.push(QueuedReview {
+                    decision: ReviewSignal {
+                        approve: review.approve.clone(),
+                        reject: review.reject.clone(),
+                    },
+                    recorded: true,
+                });
+            }
+        });
+        written.map_err(|e| failure_message(&e))?;
+        Ok(ReviewOutcome {
+            approved: review.approve,
+            rejected: review.reject,
+            edited: review.edits.into_iter().map(|e| e.id).collect(),
+        })
     }
 }
 

@@ -3,8 +3,10 @@
 //! (the artifacts: segments, thumbnails, speech audio).
 //!
 //! Players fetch segments without headers, so the playlist's segment URLs are signed
-//! (HMAC-SHA256 over key and expiry). Media can also be fetched with a token (header or
-//! `?token=`) for keys under the caller's own user prefix.
+//! (HMAC-SHA256 over the owner, the key and the expiry). A link is only ever made for a key under
+//! the caller's own prefix (`{owner}/…`), and `/media` checks the signature against the owner
+//! the key names, so a link can never serve another user's file. Media can also be fetched
+//! with a token (header or `?token=`) for keys under the caller's own prefix.
 
 use axum::Router;
 use axum::body::Body;
@@ -34,10 +36,15 @@ pub fn router() -> Router<AppState> {
         .route("/media/{*key}", get(media))
 }
 
-/// Signs media URLs: `sig = HMAC(secret, key "\n" exp)`.
+/// Signs media URLs: `sig = HMAC(secret, owner "\n" key "\n" exp)`.
 #[derive(Clone)]
 pub struct MediaSigner {
     secret: Vec<u8>,
+}
+
+/// The owner segment a blob key starts with.
+fn owner_of(key: &str) -> &str {
+    key.split('/').next().unwrap_or("")
 }
 
 impl MediaSigner {
@@ -45,17 +52,24 @@ impl MediaSigner {
         Self { secret }
     }
 
-    fn mac(&self, key: &str, exp: u64) -> Hmac<Sha256> {
+    fn mac(&self, owner: &str, key: &str, exp: u64) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(owner.as_bytes());
+        mac.update(b"\n");
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(exp.to_string().as_bytes());
         mac
     }
 
-    /// `/media/{key}?exp=..&sig=..`.
-    pub fn url(&self, key: &str, exp: u64) -> String {
-        let sig = URL_SAFE_NO_PAD.encode(self.mac(key, exp).finalize().into_bytes());
+    /// `/media/{key}?exp=..&sig=..` for `user_id`'s own key; `None` for a key outside the
+    /// user's prefix (never signed, whatever a record says).
+    pub fn url(&self, user_id: &str, key: &str, exp: u64) -> Option<String> {
+        let owner = gt_store::user_segment(user_id);
+        if owner_of(key) != owner || gt_store::blob::check_key(key).is_err() {
+            return None;
+        }
+        let sig = URL_SAFE_NO_PAD.encode(self.mac(&owner, key, exp).finalize().into_bytes());
         let path: String = key
             .split('/')
             .map(|s| {
@@ -65,9 +79,10 @@ impl MediaSigner {
             })
             .collect::<Vec<_>>()
             .join("/");
-        format!("/media/{path}?exp={exp}&sig={sig}")
+        Some(format!("/media/{path}?exp={exp}&sig={sig}"))
     }
 
+    /// Whether `sig` signs `key` (for the owner the key names) until `exp`, at `now`.
     pub fn verify(&self, key: &str, exp: u64, sig: &str, now: u64) -> bool {
         if exp < now {
             return false;
@@ -76,7 +91,7 @@ impl MediaSigner {
             return false;
         };
         // verify_slice compares in constant time.
-        self.mac(key, exp).verify_slice(&sig).is_ok()
+        self.mac(owner_of(key), key, exp).verify_slice(&sig).is_ok()
     }
 }
 
@@ -156,15 +171,22 @@ async fn playlist(
         if preview.segments.is_empty() {
             continue;
         }
+        // Segment keys are written by our own analysis under the owner's prefix; a key that is
+        // not is never signed (the whole clip is left out).
+        let Some(urls) = preview
+            .segments
+            .iter()
+            .map(|s| signer.url(&user.user_id, &s.key, exp))
+            .collect::<Option<Vec<String>>>()
+        else {
+            tracing::warn!(clip = %clip.key, "preview keys outside the owner's prefix; not signed");
+            continue;
+        };
         body.push_str("#EXT-X-DISCONTINUITY\n");
-        for s in &preview.segments {
+        for (s, url) in preview.segments.iter().zip(urls) {
             longest = longest.max(s.duration);
             count += 1;
-            body.push_str(&format!(
-                "#EXTINF:{:.6},\n{}\n",
-                s.duration,
-                signer.url(&s.key, exp)
-            ));
+            body.push_str(&format!("#EXTINF:{:.6},\n{url}\n", s.duration));
         }
     }
     if count == 0 {
@@ -244,29 +266,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signatures_bind_key_and_expiry() {
+    fn signatures_bind_owner_key_and_expiry() {
         let s = MediaSigner::new(b"secret".to_vec());
-        let url = s.url("u/hls/2024-01-01/a b.mkv/00001.ts", 1000);
+        let key = "u/hls/2024-01-01/a b.mkv/00001.ts";
+        let url = s.url("u", key, 1000).unwrap();
         assert!(url.starts_with("/media/u/hls/2024-01-01/a%20b.mkv/00001.ts?exp=1000&sig="));
         let sig = url.rsplit("sig=").next().unwrap();
-        assert!(s.verify("u/hls/2024-01-01/a b.mkv/00001.ts", 1000, sig, 999));
-        assert!(
-            !s.verify("u/hls/2024-01-01/a b.mkv/00001.ts", 1000, sig, 1001),
-            "expired"
-        );
+        assert!(s.verify(key, 1000, sig, 999));
+        assert!(!s.verify(key, 1000, sig, 1001), "expired");
         assert!(
             !s.verify("u/hls/2024-01-01/a b.mkv/00002.ts", 1000, sig, 999),
             "other key"
         );
-        assert!(
-            !s.verify("u/hls/2024-01-01/a b.mkv/00001.ts", 2000, sig, 999),
-            "other expiry"
-        );
-        assert!(!MediaSigner::new(b"other".to_vec()).verify(
-            "u/hls/2024-01-01/a b.mkv/00001.ts",
-            1000,
-            sig,
-            999
-        ));
+        assert!(!s.verify(key, 2000, sig, 999), "other expiry");
+        assert!(!MediaSigner::new(b"other".to_vec()).verify(key, 1000, sig, 999));
+        // Another user's key is never signed; nor is an escaping one.
+        assert_eq!(s.url("v", key, 1000), None);
+        assert_eq!(s.url("u", "u/../v/x.ts", 1000), None);
+        // A signature for one owner does not verify a key of another.
+        assert!(!s.verify("v/hls/2024-01-01/a b.mkv/00001.ts", 1000, sig, 999));
     }
 }

@@ -182,7 +182,7 @@ pub fn document() -> Value {
     }}));
     paths.insert("/stream/{stream_id}/review".into(), json!({"post": {
         "tags": ["review"],
-        "summary": "Approve, reject or edit proposals; edits are written at once, decisions are signalled to the waiting ingestion (409 when none waits)",
+        "summary": "Approve, reject or edit proposals in one validated step: the waiting ingestion's `review` update refuses anything but its undecided proposals before writing, then writes edits and decisions in one transaction (409 when no ingestion waits; a refused review changes nothing)",
         "parameters": [stream_param],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
             "approve": {"type": "array", "items": {"type": "string"}},
@@ -190,7 +190,10 @@ pub fn document() -> Value {
             "edits": {"type": "array", "items": {"type": "object", "required": ["id"], "additionalProperties": false, "properties": {
                 "id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
                 "tracks": {"type": "array"}, "chapters": {"type": "array"}, "tags": {"type": "array"}}}}}}}}},
-        "responses": with_errors("202", json!({"description": "Accepted"}))
+        "responses": with_errors("202", json_content(json!({"type": "object", "properties": {
+            "approved": {"type": "array", "items": {"type": "string"}},
+            "rejected": {"type": "array", "items": {"type": "string"}},
+            "edited": {"type": "array", "items": {"type": "string"}}}}), "Written; a publish starts per approval"))
     }}));
     paths.insert("/transcripts/edit".into(), json!({"post": {
         "tags": ["review"], "summary": "Correct transcript segments; the clip's search windows are re-embedded",

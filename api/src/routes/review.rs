@@ -1,8 +1,11 @@
 //! Episode proposals and their review, and transcript corrections.
 //!
 //! - `GET /stream/{stream_id}/episodes`: the stream's proposals, any review state.
-//! - `POST /stream/{stream_id}/review`: `{approve, reject, edits}`; edits are written at once,
-//!   decisions go to the waiting ingestion as its `review` signal.
+//! - `POST /stream/{stream_id}/review`: `{approve, reject, edits}`, one validated step: the
+//!   edits are checked against the episode record's field types here, then the whole review
+//!   goes to the waiting ingestion as its `review` update, whose validator refuses anything but
+//!   that run's undecided proposals before a byte is written; the handler writes edits and
+//!   decisions in one transaction. Any refusal (400, 404, 409, 503) changes nothing.
 //! - `POST /transcripts/edit`: `{clipKey, segments: [{idx, text}]}`; corrections persist on
 //!   the segment rows and the clip, and the clip's search windows are re-embedded.
 
@@ -13,14 +16,15 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gt_store::catalog::EPISODES;
-use gt_types::workflow::{EmbedClip, ReviewSignal};
+use gt_store::write::{WriteKind, validate_write};
+use gt_types::workflow::{EmbedClip, ReviewOutcome, ReviewUpdate};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, PathParams};
+use crate::extract::{JsonObject, PathParams};
 use crate::routes::stream::owned_stream;
 
 pub const MAX_SEGMENT_CHARS: usize = 2000;
@@ -42,136 +46,44 @@ async fn episodes(
     Ok(Json(json!({ "items": items })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReviewRequest {
-    #[serde(default)]
-    approve: Vec<String>,
-    #[serde(default)]
-    reject: Vec<String>,
-    #[serde(default)]
-    edits: Vec<EpisodeEdit>,
-}
-
-/// Fields a reviewer may change on a proposal.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EpisodeEdit {
-    id: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    tracks: Option<Value>,
-    #[serde(default)]
-    chapters: Option<Value>,
-    #[serde(default)]
-    tags: Option<Value>,
-}
-
 async fn review(
     State(state): State<AppState>,
     user: AuthUser,
     PathParams(stream_id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: ReviewRequest = serde_json::from_value(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid review: {e}")))?;
-    if req.approve.is_empty() && req.reject.is_empty() && req.edits.is_empty() {
-        return Err(ApiError::BadRequest(
-            "a review needs at least one of approve, reject or edits".into(),
-        ));
-    }
-    let approve: HashSet<&str> = req.approve.iter().map(String::as_str).collect();
-    if let Some(both) = req.reject.iter().find(|id| approve.contains(id.as_str())) {
-        return Err(ApiError::BadRequest(format!(
-            "episode '{both}' is both approved and rejected"
-        )));
+    JsonObject(req): JsonObject<ReviewUpdate>,
+) -> ApiResult<(StatusCode, Json<ReviewOutcome>)> {
+    if let Some(e) = req.shape_error() {
+        return Err(ApiError::BadRequest(e));
     }
     owned_stream(&state, &user, &stream_id).await?;
-    // Every id must be one of this stream's proposals still awaiting review.
+    // Every id must be one of this stream's proposals still awaiting review (the workflow
+    // checks again, against its own state, before writing).
     let proposals = state.pg.proposals(&user.user_id, &stream_id).await?;
     let awaiting: HashSet<&str> = proposals
         .iter()
         .filter(|p| p["review_status"] == "awaiting_review")
         .filter_map(|p| p["id"].as_str())
         .collect();
-    let unknown: Vec<&str> = req
-        .approve
-        .iter()
-        .chain(&req.reject)
-        .map(String::as_str)
-        .chain(req.edits.iter().map(|e| e.id.as_str()))
-        .filter(|id| !awaiting.contains(id))
-        .collect();
+    let unknown: Vec<&str> = req.ids().filter(|id| !awaiting.contains(id)).collect();
     if !unknown.is_empty() {
         return Err(ApiError::BadRequest(format!(
             "not proposals of stream '{stream_id}' awaiting review: {}",
             unknown.join(", ")
         )));
     }
-    let patches: Vec<(String, Value)> = req
-        .edits
-        .iter()
-        .map(|e| {
-            let mut m = Map::new();
-            let fields = [
-                ("title", e.title.clone().map(Value::String)),
-                ("description", e.description.clone().map(Value::String)),
-                ("tracks", e.tracks.clone()),
-                ("chapters", e.chapters.clone()),
-                ("tags", e.tags.clone()),
-            ];
-            for (k, v) in fields {
-                if let Some(v) = v {
-                    m.insert(k.into(), v);
-                }
-            }
-            (e.id.clone(), Value::Object(m))
-        })
-        .collect();
-    if patches
-        .iter()
-        .any(|(_, p)| p.as_object().is_some_and(Map::is_empty))
-    {
-        return Err(ApiError::BadRequest(
-            "an edit must change at least one field".into(),
-        ));
+    // Edits must be valid episode fields before anything is sent.
+    for e in &req.edits {
+        validate_write(&EPISODES, &e.patch(), WriteKind::Update(&e.id))?;
     }
-    // Refuse before writing anything if nobody is waiting for the decisions.
-    let waiting_run = if !req.approve.is_empty() || !req.reject.is_empty() {
-        Some(state.workflows.ensure_awaiting_review(&stream_id).await?)
-    } else {
-        None
-    };
-    for (id, patch) in &patches {
-        state
-            .records
-            .update(&user.user_id, &EPISODES, id, patch)
-            .await?;
-    }
-    if let Some(run_id) = waiting_run {
-        state
-            .workflows
-            .review(
-                &stream_id,
-                run_id,
-                ReviewSignal {
-                    approve: req.approve.clone(),
-                    reject: req.reject.clone(),
-                },
-            )
-            .await?;
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "approved": req.approve,
-            "rejected": req.reject,
-            "edited": patches.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-        })),
-    ))
+    let run_id = state
+        .workflows
+        .running_ingest(&user.user_id, &stream_id)
+        .await?;
+    let outcome = state
+        .workflows
+        .review(&user.user_id, &stream_id, run_id, req)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(outcome)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,10 +103,8 @@ struct SegmentEdit {
 async fn edit_transcript(
     State(state): State<AppState>,
     user: AuthUser,
-    JsonBody(body): JsonBody<Value>,
+    JsonObject(req): JsonObject<TranscriptEdit>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: TranscriptEdit = serde_json::from_value(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid transcript edit: {e}")))?;
     if req.segments.is_empty() {
         return Err(ApiError::BadRequest("segments must not be empty".into()));
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, PathParams};
+use crate::extract::{JsonObject, PathParams};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,8 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/stream/{stream_id}/cancel", post(cancel))
 }
 
-/// The caller's stream, or 404: workflow ids carry only the stream id, so ownership is checked
-/// against the store before any workflow is touched.
+/// The caller's stream, or 404.
 pub(crate) async fn owned_stream(
     state: &AppState,
     user: &AuthUser,
@@ -42,33 +41,9 @@ pub(crate) async fn owned_stream(
 async fn start_ingest(
     State(state): State<AppState>,
     user: AuthUser,
-    JsonBody(body): JsonBody<Value>,
+    JsonObject(req): JsonObject<StreamIngestRequest>,
 ) -> ApiResult<(StatusCode, Json<WorkflowStarted>)> {
-    if !body.is_object() {
-        return Err(ApiError::BadRequest(
-            "invalid ingestion request: the body must be a JSON object".into(),
-        ));
-    }
-    let req: StreamIngestRequest = serde_json::from_value(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid ingestion request: {e}")))?;
-    if req.stream_id.trim().is_empty() {
-        return Err(ApiError::BadRequest("streamId must not be empty".into()));
-    }
-    if let Some(lang) = &req.language
-        && !(lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase()))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "language must be a two-letter ISO 639-1 code such as \"en\", got {lang:?}"
-        )));
-    }
-    if let Some(p) = &req.episodes {
-        p.validate()
-            .map_err(|e| ApiError::BadRequest(format!("invalid episode parameters: {e}")))?;
-    }
-    if let Some(p) = &req.analysis {
-        p.validate()
-            .map_err(|e| ApiError::BadRequest(format!("invalid analysis parameters: {e}")))?;
-    }
+    req.validate().map_err(ApiError::BadRequest)?;
     let stream = owned_stream(&state, &user, &req.stream_id).await?;
     let has_prefix = stream
         .get("prefix")
@@ -108,7 +83,12 @@ async fn progress(
     PathParams(stream_id): PathParams<String>,
 ) -> ApiResult<Json<IngestStatus>> {
     owned_stream(&state, &user, &stream_id).await?;
-    Ok(Json(state.workflows.ingest_status(&stream_id).await?))
+    Ok(Json(
+        state
+            .workflows
+            .ingest_status(&user.user_id, &stream_id)
+            .await?,
+    ))
 }
 
 async fn cancel(
@@ -117,6 +97,9 @@ async fn cancel(
     PathParams(stream_id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     owned_stream(&state, &user, &stream_id).await?;
-    state.workflows.cancel_ingest(&stream_id).await?;
+    state
+        .workflows
+        .cancel_ingest(&user.user_id, &stream_id)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }

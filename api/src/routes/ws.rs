@@ -1,13 +1,14 @@
 //! `GET /ws?token=`: the WebSocket the front end listens on. Task changes are persisted by
-//! whoever makes them; a Postgres trigger publishes each committed change on `task_updates`,
-//! the [`TaskHub`] listens and fans `TASK_UPDATE {task, old_status}` out to the owner's
-//! connections only, in commit order.
+//! whoever makes them; a Postgres trigger publishes each committed change's key and status on
+//! `task_updates` (never the row: a NOTIFY payload is limited to 8000 bytes), the [`TaskHub`]
+//! listens, reads the row and fans `TASK_UPDATE {task, old_status}` out to the owner's
+//! connections only, in commit order. A connection is closed when its token expires.
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
@@ -17,6 +18,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
 use crate::AppState;
+use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::QueryPairs;
 
@@ -69,12 +71,23 @@ async fn listen(pool: &PgPool, tx: &broadcast::Sender<TaskEvent>) -> anyhow::Res
             tracing::warn!("unreadable task notification: {}", n.payload());
             continue;
         };
-        let Some(user_id) = payload["user_id"].as_str() else {
+        let (Some(user_id), Some(id)) = (payload["user_id"].as_str(), payload["id"].as_str())
+        else {
             continue;
         };
-        let mut task = payload["task"].clone();
+        let Some(mut task) = sqlx::query_scalar::<_, Value>(
+            "SELECT to_jsonb(t) - 'user_id' FROM tasks t WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        else {
+            continue;
+        };
+        // The row may already be newer than this change: report the status of this change.
         if let Some(t) = task.as_object_mut() {
-            t.remove("user_id");
+            t.insert("status".into(), payload["status"].clone());
         }
         let message = json!({
             "type": "TASK_UPDATE",
@@ -100,13 +113,34 @@ async fn connect(
         .ok_or_else(|| ApiError::Unauthorized("the token query parameter is required".into()))?;
     let user = state.auth.verify(token).await?;
     let events = state.hub.subscribe();
-    Ok(upgrade.on_upgrade(move |socket| serve(socket, user.user_id, events)))
+    Ok(upgrade.on_upgrade(move |socket| serve(socket, user, events)))
 }
 
-async fn serve(socket: WebSocket, user_id: String, mut events: broadcast::Receiver<TaskEvent>) {
+/// Time left until `expires_at` (seconds since the epoch).
+fn until(expires_at: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(expires_at).saturating_sub(now)
+}
+
+async fn serve(socket: WebSocket, user: AuthUser, mut events: broadcast::Receiver<TaskEvent>) {
     let (mut sink, mut incoming) = socket.split();
+    let user_id = user.user_id;
+    // The connection lives no longer than the token that opened it.
+    let expiry = tokio::time::sleep(until(user.expires_at));
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
+            _ = &mut expiry => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "token expired".into(),
+                    })))
+                    .await;
+                return;
+            }
             event = events.recv() => match event {
                 Ok(e) if e.user_id == user_id => {
                     if sink.send(Message::Text(e.message.into())).await.is_err() {

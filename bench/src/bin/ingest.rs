@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         let mut it = text.split_whitespace().map(str::parse::<f64>);
         duration += it.next().and_then(Result::ok).unwrap_or(0.0);
         speech += it.next().and_then(Result::ok).unwrap_or(0.0);
-        let dest = app.recordings.path().join("bench").join(&name);
+        let dest = app.recordings_of(ALICE).as_path().join("bench").join(&name);
         std::fs::create_dir_all(dest.parent().unwrap())?;
         if std::fs::hard_link(&cached, &dest).is_err() {
             std::fs::copy(&cached, &dest)?;
@@ -106,7 +106,9 @@ async fn main() -> anyhow::Result<()> {
     // of its attempts' run times.
     let client = app.temporal_client().await?;
     let history = client
-        .get_workflow_handle::<gt_workflows::StreamIngest>("stream-ingest-bench")
+        .get_workflow_handle::<gt_workflows::StreamIngest>(gt_types::stream_ingest_workflow_id(
+            ALICE, "bench",
+        ))
         .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::builder().build())
         .to_json()
         .await?;

@@ -73,7 +73,7 @@ fn mtime(path: &Path) -> std::time::SystemTime {
 #[tokio::test]
 async fn ingestion_maps_speech_and_builds_previews() {
     let app = TestApp::start().await.unwrap();
-    let made = make_stream(app.recordings.path());
+    let made = make_stream(app.recordings_of(ALICE).as_path());
     app.post(
         ALICE,
         "/records/streams",
@@ -291,7 +291,7 @@ async fn ingestion_maps_speech_and_builds_previews() {
 #[tokio::test]
 async fn speech_track_setting_audio_less_files_and_bad_parameters() {
     let app = TestApp::start().await.unwrap();
-    let dir = app.recordings.path().join("cfg");
+    let dir = app.recordings_of(ALICE).as_path().join("cfg");
     generate(
         &RecordingSpec {
             video: Some((160, 90, 10)),
@@ -360,7 +360,9 @@ async fn speech_track_setting_audio_less_files_and_bad_parameters() {
     assert!(!clips[1]["transcode"].as_array().unwrap().is_empty());
 
     // Non-retryable: the audio-less file's analysis ran once.
-    let history = crate::ingest::fetch_history(&app, "stream-ingest-cfg").await;
+    let history =
+        crate::ingest::fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "cfg"))
+            .await;
     assert_eq!(
         crate::ingest::activity_attempts(&history, "media.analyze_speech"),
         vec![1, 1]

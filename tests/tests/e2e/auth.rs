@@ -41,6 +41,7 @@ fn claims(sub: &str) -> Claims {
         iss: ISSUER.into(),
         exp: now + 600,
         iat: Some(now),
+        nbf: None,
         aud: Some(json!(AUDIENCE)),
         client_id: None,
         token_use: Some("id".into()),
@@ -116,6 +117,25 @@ async fn tokens_are_verified_against_a_served_jwks() {
         parts.join(".")
     };
     let unknown_key = signer().sign(&claims("carol")).unwrap();
+    let now = jsonwebtoken::get_current_timestamp();
+    let not_yet = {
+        let mut c = claims("carol");
+        c.nbf = Some(now + 3600);
+        c.exp = now + 7200;
+        trusted.sign(&c).unwrap()
+    };
+    let from_the_future = {
+        let mut c = claims("carol");
+        c.iat = Some(now + 3600);
+        c.exp = now + 7200;
+        trusted.sign(&c).unwrap()
+    };
+    let forever = {
+        let mut c = claims("carol");
+        c.exp = now + 365 * 24 * 3600;
+        trusted.sign(&c).unwrap()
+    };
+    let nul_subject = trusted.sign(&claims("car\0ol")).unwrap();
     let hs256 = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims("carol"),
@@ -133,6 +153,10 @@ async fn tokens_are_verified_against_a_served_jwks() {
         (Some(forged), "invalid token signature"),
         (Some(unknown_key), "unknown key"),
         (Some(hs256), "RS256 required"),
+        (Some(not_yet), "not valid yet"),
+        (Some(from_the_future), "issued in the future"),
+        (Some(forever), "lives longer than allowed"),
+        (Some(nul_subject), "subject contains NUL"),
     ] {
         let (status, body) = request(token.clone()).await;
         assert_eq!(status, 401, "{token:?}: {body}");
@@ -169,7 +193,7 @@ async fn local_mode_publishes_its_keys_and_tokens_survive_restarts() {
         std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
         0o600
     );
-    let auth = gt_api::auth::Authenticator::new(again.auth_config())
+    let auth = gt_api::auth::Authenticator::new(AuthConfig::local(&again))
         .await
         .unwrap();
     assert_eq!(auth.verify(&token).await.unwrap().user_id, "local-user");

@@ -6,9 +6,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use gt_cli::media_gen::{Generated, RecordingSpec, Segment, generate};
-use gt_tests::{ALICE, AppOptions, BOB, TestApp, wait_for_ingest};
+use gt_tests::{ALICE, AppOptions, BOB, TestApp, drain, wait_for_ingest, websocket};
 use serde_json::{Value, json};
 
 use crate::ingest::fetch_history;
@@ -87,29 +86,6 @@ async fn wait_for_stage(app: &TestApp, stream: &str, stage: &str) -> Value {
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn websocket(app: &TestApp, user: &str) -> Socket {
-    let url = format!(
-        "{}/ws?token={}",
-        app.base.replacen("http", "ws", 1),
-        app.token(user)
-    );
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// Every TASK_UPDATE received within `wait`.
-async fn drain(ws: &mut Socket, wait: Duration) -> Vec<Value> {
-    let mut out = Vec::new();
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(wait, ws.next()).await {
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-            out.push(serde_json::from_str(&t).unwrap());
-        }
-    }
-    out
-}
-
 async fn clip_start(app: &TestApp, key: &str) -> f64 {
     let (_, clip) = app
         .get(ALICE, &format!("/records/video_clips/{}", urlencode(key)))
@@ -124,7 +100,7 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn a_recording_becomes_searchable_episodes_that_review_approves() {
     let app = TestApp::start().await.unwrap();
-    let (a, b) = two_topic_stream(app.recordings.path());
+    let (a, b) = two_topic_stream(app.recordings_of(ALICE).as_path());
     app.post(
         ALICE,
         "/records/series",
@@ -355,6 +331,39 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
             .iter()
             .all(|e| e["review_status"] == "awaiting_review")
     );
+    // A proposal the store calls awaiting but this run never proposed: the API's own check
+    // passes, the workflow's validator refuses, and the edit riding along is not written.
+    sqlx::query(
+        "INSERT INTO episodes (user_id, id, stream_id, title, review_status)
+         VALUES ($1, 'ep-stray', 'ep', 'stray', 'awaiting_review')",
+    )
+    .bind(ALICE)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/stream/ep/review",
+            json!({"approve": ["ep-stray"], "edits": [{"id": ep1, "title": "Hijacked"}]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("not proposals of this stream"),
+        "{b}"
+    );
+    let (_, e1) = app.get(ALICE, &format!("/records/episodes/{ep1}")).await;
+    assert_ne!(e1["title"], "Hijacked", "a refused review wrote an edit");
+    let (_, stray) = app.get(ALICE, "/records/episodes/ep-stray").await;
+    assert_eq!(stray["review_status"], "awaiting_review");
+    sqlx::query("DELETE FROM episodes WHERE id = 'ep-stray'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
 
     // Edit and approve the first, reject the second: one publish child, for the first.
     let (s, reviewed) = app
@@ -375,15 +384,16 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
     assert_eq!(e1["review_status"], "approved");
     let (_, e2) = app.get(ALICE, &format!("/records/episodes/{ep2}")).await;
     assert_eq!(e2["review_status"], "rejected");
-    let child = fetch_history(&app, &format!("episode-publish-{ep1}")).await;
+    let child = fetch_history(&app, &gt_types::episode_publish_workflow_id(ALICE, ep1)).await;
     assert!(
         child.to_string().contains("WorkflowExecutionCompleted"),
         "the child ran to completion"
     );
-    let parent_history = fetch_history(&app, "stream-ingest-ep").await;
+    let parent_history =
+        fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "ep")).await;
     // `GT_RECORD_HISTORIES=dir ./gt test episodes` saves this run for the replay tests.
     if let Some(dir) = std::env::var_os("GT_RECORD_HISTORIES") {
-        let path = Path::new(&dir).join("stream_ingest_v4_episodes.json");
+        let path = Path::new(&dir).join("stream_ingest_v5_review_update.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&parent_history).unwrap()).unwrap();
     }
     let parent = parent_history.to_string();
@@ -392,6 +402,14 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
             .matches("StartChildWorkflowExecutionInitiated")
             .count(),
         1
+    );
+    // One review was accepted (as an update); the refused ones left no trace.
+    assert_eq!(
+        parent
+            .matches("WorkflowExecutionUpdateAcceptedEventAttributes")
+            .count(),
+        1,
+        "{parent}"
     );
     // Decisions on episodes already decided are refused.
     assert_eq!(
@@ -539,7 +557,7 @@ async fn the_openai_path_speaks_its_wire_format_and_cancel_stops_a_waiting_inges
     .await
     .unwrap();
     recording(
-        &app.recordings.path().join("oa/a.mkv"),
+        &app.recordings_of(ALICE).as_path().join("oa/a.mkv"),
         talk(CASTLE, 1.0, 2.0),
     );
     app.post(
@@ -642,6 +660,21 @@ async fn the_openai_path_speaks_its_wire_format_and_cancel_stops_a_waiting_inges
     assert_eq!(done["progress"]["stage"], "cancelled");
     let (_, eps) = app.get(ALICE, "/stream/oa/episodes").await;
     assert_eq!(eps["items"][0]["review_status"], "awaiting_review");
+    // Nobody waits for a review now: it is refused whole, the edit included (the old API
+    // wrote edits first and then failed to signal).
+    let id = eps["items"][0]["id"].as_str().unwrap();
+    let before = eps["items"][0]["title"].clone();
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/stream/oa/review",
+            json!({"approve": [id], "edits": [{"id": id, "title": "Edited too early"}]}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let (_, after) = app.get(ALICE, &format!("/records/episodes/{id}")).await;
+    assert_eq!(after["title"], before);
+    assert_eq!(after["review_status"], "awaiting_review");
     let (_, tasks) = app.get(ALICE, "/records/tasks").await;
     assert_eq!(tasks["items"][0]["status"], "ABORTED", "{tasks}");
     app.stop().await;
@@ -666,7 +699,7 @@ async fn a_cpu_worker_killed_mid_run_leaves_one_complete_result() {
     })
     .await
     .unwrap();
-    two_topic_stream(app.recordings.path());
+    two_topic_stream(app.recordings_of(ALICE).as_path());
     app.post(
         ALICE,
         "/records/streams",

@@ -70,7 +70,7 @@ async fn ingest_probes_every_clip_and_records_start_times() {
     })
     .await
     .unwrap();
-    let media = make_stream_media(app.recordings.path());
+    let media = make_stream_media(app.recordings_of(ALICE).as_path());
     let (s, _) = app
         .post(
             ALICE,
@@ -84,7 +84,10 @@ async fn ingest_probes_every_clip_and_records_start_times() {
     let body = json!({"awaitReview": false, "streamId": "s1", "initialPrompt": "p", "initialSummary": "s"});
     let (s, first) = app.post(ALICE, "/stream", body.clone()).await;
     assert_eq!(s, 202, "{first}");
-    assert_eq!(first["id"], "stream-ingest-s1");
+    assert_eq!(
+        first["id"],
+        gt_types::stream_ingest_workflow_id(ALICE, "s1")
+    );
     assert_eq!(first["started"], true);
     let (s, dup) = app.post(ALICE, "/stream", body.clone()).await;
     assert_eq!(s, 200, "{dup}");
@@ -208,7 +211,7 @@ async fn ingest_probes_every_clip_and_records_start_times() {
 #[tokio::test]
 async fn unusable_files_fail_once_with_their_name_and_the_rest_is_ingested() {
     let app = TestApp::start().await.unwrap();
-    let dir = app.recordings.path().join("bad");
+    let dir = app.recordings_of(ALICE).as_path().join("bad");
     let good = generate(
         &spec(Container::Mkv, true, vec![tone_track("Mic", 2.0)]),
         &dir.join("a-good.mkv"),
@@ -219,7 +222,7 @@ async fn unusable_files_fail_once_with_their_name_and_the_rest_is_ingested() {
     // A file cut short after its header promised more (a copy interrupted half-way).
     let long = generate(
         &spec(Container::Mkv, true, vec![tone_track("Mic", 6.0)]),
-        &app.recordings.path().join("scratch/long.mkv"),
+        &app.recordings_of(ALICE).as_path().join("scratch/long.mkv"),
     )
     .unwrap();
     let bytes = std::fs::read(&long.path).unwrap();
@@ -290,7 +293,7 @@ async fn unusable_files_fail_once_with_their_name_and_the_rest_is_ingested() {
     assert_eq!(stream["video_clip_count"], 1);
 
     // Non-retryable: each bad file's probe ran exactly once.
-    let history = fetch_history(&app, "stream-ingest-bad").await;
+    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "bad")).await;
     let probe_attempts = activity_attempts(&history, "ingest.probe_clip");
     assert_eq!(
         probe_attempts.len(),
@@ -339,7 +342,7 @@ async fn ingest_requests_are_validated_before_anything_starts() {
         (
             json!({"streamId": "noprefix", "awaitReview": "yes"}),
             400,
-            "invalid ingestion request",
+            "invalid request body",
         ),
         (
             json!({"awaitReview": false, "streamId": ""}),
@@ -356,7 +359,7 @@ async fn ingest_requests_are_validated_before_anything_starts() {
             400,
             "unknown field",
         ),
-        (json!(["noprefix"]), 400, "invalid ingestion request"),
+        (json!(["noprefix"]), 400, "invalid request body"),
     ] {
         let (s, b) = app.post(ALICE, "/stream", body.clone()).await;
         assert_eq!(s, status, "{body}: {b}");
@@ -376,7 +379,9 @@ async fn ingest_requests_are_validated_before_anything_starts() {
     assert_eq!(app.get(ALICE, "/stream/missing/progress").await.0, 404);
     // Nothing was started.
     let client = app.temporal_client().await.unwrap();
-    let h = client.get_workflow_handle::<gt_workflows::StreamIngest>("stream-ingest-noprefix");
+    let h = client.get_workflow_handle::<gt_workflows::StreamIngest>(
+        gt_types::stream_ingest_workflow_id(ALICE, "noprefix"),
+    );
     assert!(h.describe(Default::default()).await.is_err());
     let (_, tasks) = app.get(ALICE, "/records/tasks").await;
     assert_eq!(tasks["items"], json!([]));

@@ -3,8 +3,10 @@
 mod analysis;
 mod auth;
 mod episodes;
+mod hardening;
 mod health;
 mod ingest;
+mod isolation;
 mod media;
 mod records;
 mod replay;

@@ -29,6 +29,12 @@ const HISTORIES: &[(&str, &[u8])] = &[
         "stream_ingest_v4_episodes",
         include_bytes!("../../histories/stream_ingest_v4_episodes.json"),
     ),
+    (
+        // Owner in the child's id, and the review as a validated update (with a refused one
+        // that left no trace) instead of a signal.
+        "stream_ingest_v5_review_update",
+        include_bytes!("../../histories/stream_ingest_v5_review_update.json"),
+    ),
 ];
 
 #[tokio::test]

@@ -355,7 +355,8 @@ fn voice_mic() -> (Vec<Segment>, Vec<String>, Vec<Vec<TimedWord>>) {
 #[tokio::test]
 async fn speech_is_timed_where_it_was_said() {
     let app = TestApp::start_with(AppOptions::default()).await.unwrap();
-    let root = app.recordings.path();
+    let root = app.recordings_of(ALICE);
+    let root = root.as_path();
     let (mic, texts) = espeak_mic();
     let (voice, voice_texts, voice_words) = voice_mic();
     let recordings = [
@@ -498,7 +499,11 @@ async fn music_noise_and_game_sound_are_not_speech() {
         container: Container::Mkv,
         audio_codec: AudioCodec::Aac,
     };
-    generate(&spec, &app.recordings.path().join("music/a.mkv")).unwrap();
+    generate(
+        &spec,
+        &app.recordings_of(ALICE).as_path().join("music/a.mkv"),
+    )
+    .unwrap();
     let done = ingest(&app, "music").await;
     let segs = segments(&app, "music").await;
     let words: usize = segs.iter().map(|s| s.words.len()).sum();

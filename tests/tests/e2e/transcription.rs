@@ -73,7 +73,7 @@ fn activity_inputs(history: &Value, activity_type: &str) -> Vec<Value> {
 #[tokio::test]
 async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
     let app = TestApp::start().await.unwrap();
-    let dir = app.recordings.path().join("talk");
+    let dir = app.recordings_of(ALICE).as_path().join("talk");
     let first = &SENTENCES[0..4];
     let second = &SENTENCES[4..8];
     let clips = [
@@ -194,7 +194,7 @@ async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
     );
 
     // The prompt chains: the stream's prompt for the first clip, then each clip's tail.
-    let history = fetch_history(&app, "stream-ingest-talk").await;
+    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "talk")).await;
     let inputs = activity_inputs(&history, "gpu.transcribe_clip");
     assert_eq!(inputs.len(), 3);
     assert_eq!(inputs[0]["initial_prompt"], "A gaming stream.");
@@ -231,7 +231,7 @@ async fn a_worker_killed_mid_clip_resumes_and_leaves_exactly_one_transcript() {
         .copied()
         .collect();
     mic_clip(
-        &app.recordings.path().join("long/clip.mkv"),
+        &app.recordings_of(ALICE).as_path().join("long/clip.mkv"),
         &sentences,
         2.5,
     );
@@ -277,7 +277,7 @@ async fn a_worker_killed_mid_clip_resumes_and_leaves_exactly_one_transcript() {
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(done["result"]["failures"], json!([]), "{done}");
 
-    let history = fetch_history(&app, "stream-ingest-long").await;
+    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "long")).await;
     let attempts = crate::ingest::activity_attempts(&history, "gpu.transcribe_clip");
     assert_eq!(
         attempts,
@@ -351,7 +351,11 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
         lanes: 0,
     })
     .unwrap();
-    mic_clip(&app.recordings.path().join("m/a.mkv"), &SENTENCES[..1], 1.0);
+    mic_clip(
+        &app.recordings_of(ALICE).as_path().join("m/a.mkv"),
+        &SENTENCES[..1],
+        1.0,
+    );
     app.post(ALICE, "/records/streams", json!({"id": "m", "prefix": "m"}))
         .await;
     app.post(
@@ -369,7 +373,7 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
         reason.contains("Whisper model") && reason.contains(bad.to_str().unwrap()),
         "{reason}"
     );
-    let history = fetch_history(&app, "stream-ingest-m").await;
+    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "m")).await;
     assert_eq!(
         crate::ingest::activity_attempts(&history, "gpu.transcribe_clip"),
         vec![1]
