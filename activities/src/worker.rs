@@ -48,6 +48,7 @@ pub fn cpu_worker_options(
 ) -> anyhow::Result<WorkerOptions> {
     let vad = Arc::new(gt_vad::SileroVad::load(&cpu.vad_model)?);
     Ok(WorkerOptions::new(task_queue)
+        .graceful_shutdown_period(gt_worker_kit::GRACEFUL_SHUTDOWN)
         .register_workflow::<StreamIngest>()?
         .register_workflow::<EpisodePublish>()?
         .register_workflow::<ClipReembed>()?

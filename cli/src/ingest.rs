@@ -27,7 +27,19 @@ pub async fn follow(
     let path = format!("/stream/{stream_id}/progress");
     let status = loop {
         check()?;
-        let (code, p) = api.call(reqwest::Method::GET, &path, None).await?;
+        let (code, p) = match api.call(reqwest::Method::GET, &path, None).await {
+            Ok(answer) => answer,
+            // The API may be restarting (the supervisor brings it back): keep asking.
+            Err(e)
+                if e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_connect) =>
+            {
+                bar.set_message(format!("waiting for the API ({e})"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if code != 200 {
             bar.abandon();
             bail!("GET {path} answered {code}: {p}");

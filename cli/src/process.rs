@@ -74,6 +74,11 @@ impl Managed {
         self.child.id()
     }
 
+    /// The exit status, once the process has exited.
+    pub fn exit_status(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// Fails if the process has already exited (with its status).
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {

@@ -4,9 +4,16 @@
 //! (SQLite file under the data dir, UI on), `worker-cpu`, `worker-gpu` and the API; prints the
 //! URLs and a login token; ingests the sample stream through the API; then waits for Ctrl-C and
 //! stops everything in order. Everything listens on 127.0.0.1.
+//!
+//! The workers and the API are supervised: one that dies is restarted with a growing delay (1 s,
+//! 2 s, 4 s … 30 s; back to 1 s once it has run for a minute) and a line saying so, while the
+//! rest stays up; Temporal re-dispatches what it was doing. A dead Postgres or Temporal server
+//! stops the stack (they hold the state). Each service's pid is in `run/{name}.pid`. Ctrl-C
+//! stops the API, then both workers (they stop polling and cancel running activities after a
+//! short grace), then Temporal, then Postgres.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use gt_auth::LocalSigner;
@@ -65,6 +72,99 @@ impl DataDir {
     pub fn jwt_key(&self) -> PathBuf {
         self.root.join("jwt-key.pem")
     }
+    /// `run/{name}.pid`: the supervised services' current pids.
+    pub fn pid_file(&self, name: &str) -> PathBuf {
+        self.root.join("run").join(format!("{name}.pid"))
+    }
+}
+
+/// Longest wait before restarting a service that keeps dying.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A service that ran this long is healthy again: its next restart waits 1 s.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// How long a service may take to stop on SIGTERM before it is killed (the workers cancel
+/// running activities after `gt_worker_kit::GRACEFUL_SHUTDOWN`).
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// A worker or the API: started from its binary with its environment, restarted when it dies.
+struct Service {
+    name: &'static str,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    pid_file: PathBuf,
+    child: Option<Managed>,
+    /// Restarts in a row without a healthy run in between.
+    crashes: u32,
+    started: Instant,
+    retry_at: Option<Instant>,
+}
+
+impl Service {
+    fn start(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let child = process::spawn(
+            cmd,
+            SpawnOptions {
+                name: self.name,
+                log: &self.log,
+                run_as: None,
+            },
+        )?;
+        if let (Some(pid), Some(dir)) = (child.pid(), self.pid_file.parent()) {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(&self.pid_file, format!("{pid}\n"))?;
+        }
+        self.child = Some(child);
+        self.started = Instant::now();
+        self.retry_at = None;
+        Ok(())
+    }
+
+    /// Notices a dead service and restarts it once its delay has passed; returns what happened,
+    /// for the terminal.
+    fn supervise(&mut self) -> anyhow::Result<Option<String>> {
+        if let Some(child) = &mut self.child {
+            let Some(status) = child.exit_status()? else {
+                return Ok(None);
+            };
+            self.child = None;
+            let _ = std::fs::remove_file(&self.pid_file);
+            if self.started.elapsed() >= HEALTHY_AFTER {
+                self.crashes = 0;
+            }
+            let delay = Duration::from_secs(1 << self.crashes.min(5)).min(MAX_BACKOFF);
+            self.crashes += 1;
+            self.retry_at = Some(Instant::now() + delay);
+            return Ok(Some(format!(
+                "{} exited ({status}); restarting it in {} s (see {})",
+                self.name,
+                delay.as_secs(),
+                self.log.display()
+            )));
+        }
+        match self.retry_at {
+            Some(at) if Instant::now() >= at => {
+                self.start()?;
+                Ok(Some(format!(
+                    "{} restarted (pid {}, restart {})",
+                    self.name,
+                    self.child.as_ref().and_then(Managed::pid).unwrap_or(0),
+                    self.crashes
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(child) = &mut self.child {
+            child.stop_with(libc::SIGTERM, STOP_GRACE).await;
+        }
+        self.child = None;
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
 }
 
 /// The binaries built next to `gt` (same cargo profile).
@@ -84,24 +184,32 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
 struct Stack {
     postgres: PostgresServer,
     temporal: TemporalServer,
-    services: Vec<Managed>,
+    /// The workers, then the API.
+    services: Vec<Service>,
 }
 
 impl Stack {
-    /// Stops the API and workers first (they drain), then Temporal, then Postgres.
+    /// Stops the API first (no new work comes in), then the workers side by side (they stop
+    /// polling and cancel running activities after a short grace), then Temporal, then Postgres.
     async fn stop(&mut self) {
-        for s in self.services.iter_mut().rev() {
+        let workers = self.services.len().saturating_sub(1);
+        let (workers, api) = self.services.split_at_mut(workers);
+        for s in api {
             s.stop().await;
         }
+        futures::future::join_all(workers.iter_mut().map(Service::stop)).await;
         self.temporal.stop().await;
         self.postgres.stop().await;
     }
 
+    /// Fails if Postgres or Temporal died; restarts a dead worker or API (printing what it did).
     fn check(&mut self) -> anyhow::Result<()> {
         self.postgres.check_running()?;
         self.temporal.check_running()?;
         for s in &mut self.services {
-            s.check_running()?;
+            if let Some(line) = s.supervise()? {
+                println!("  [supervisor] {line}");
+            }
         }
         Ok(())
     }
@@ -187,17 +295,22 @@ async fn run_services(
         ("worker-gpu", "worker-gpu"),
         ("api", "gt-api"),
     ] {
-        let mut cmd = Command::new(sibling_binary(bin)?);
-        cmd.envs(common_env.iter().map(|(k, v)| (*k, v.as_str())));
-        let log = data.logs().join(format!("{name}.log"));
-        stack.services.push(process::spawn(
-            cmd,
-            SpawnOptions {
-                name,
-                log: &log,
-                run_as: None,
-            },
-        )?);
+        let mut service = Service {
+            name,
+            binary: sibling_binary(bin)?,
+            env: common_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            log: data.logs().join(format!("{name}.log")),
+            pid_file: data.pid_file(name),
+            child: None,
+            crashes: 0,
+            started: Instant::now(),
+            retry_at: None,
+        };
+        service.start()?;
+        stack.services.push(service);
     }
 
     let http = reqwest::Client::new();
@@ -263,13 +376,15 @@ async fn run_services(
         return Ok(());
     }
     println!("Press Ctrl-C to stop.");
-    let mut watch = tokio::time::interval(Duration::from_secs(2));
+    let mut watch = tokio::time::interval(Duration::from_millis(500));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
             _ = watch.tick() => {
                 if let Err(e) = stack.check() {
-                    return Err(e.context(format!("a service stopped unexpectedly; see {}", data.logs().display())));
+                    return Err(e.context(format!("a server stopped unexpectedly; see {}", data.logs().display())));
                 }
             }
         }

@@ -63,6 +63,7 @@ pub fn gpu_worker_options(
     }
     let (lanes, threads_per_lane) = gpu.lanes_and_threads();
     Ok(WorkerOptions::new(task_queue)
+        .graceful_shutdown_period(gt_worker_kit::GRACEFUL_SHUTDOWN)
         .tuner(activity_slots(1))
         .register_activities(GpuActivitiesImpl {
             store: deps.store.clone(),

@@ -19,6 +19,11 @@ use gt_workflows::contracts::failure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ApplicationFailure, Runtime, Worker};
 
+/// After a worker is asked to stop (SIGTERM, Ctrl-C), running activities get this long to
+/// finish before they are cancelled (they notice at their next heartbeat and return); Temporal
+/// then hands their work to another worker.
+pub const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
+
 /// A `GT_*` variable, unset when empty.
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

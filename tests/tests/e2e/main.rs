@@ -10,6 +10,7 @@ mod isolation;
 mod media;
 mod records;
 mod replay;
+mod stack;
 mod timestamps;
 mod transcription;
 mod vad;
