@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
+use gt_store::Store;
 use gt_store::insight::SeriesTemplates;
-use gt_store::{PgStore, PipelineStore};
 use gt_types::episode::{CUT_LIST_VERSION, Chapter, ClipSummary, EpisodeParams, ReviewStatus};
 use gt_types::records::{Interval, TaskStatus, TaskType, VideoClip};
 use gt_types::transcript::Transcript;
@@ -35,7 +35,7 @@ pub const MIN_CHAPTER_SECONDS: f64 = 10.0;
 pub const MIN_YOUTUBE_CHAPTERS: usize = 3;
 
 pub struct EpisodeActivitiesImpl {
-    pub store: Arc<PgStore>,
+    pub store: Arc<dyn Store>,
 }
 
 #[activities]

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gt_ai::{ChatModel, TextEmbedder};
+use gt_store::Store;
 use gt_store::insight::{SegmentRow, WindowRow};
-use gt_store::{PgStore, PipelineStore};
 use gt_types::episode::{
     ClipSummary, Moment, SUMMARY_VERSION, SummaryMethod, TranscriptionErrorNote,
 };
@@ -24,7 +24,7 @@ pub const WINDOW_SECONDS: f64 = 30.0;
 pub const WINDOW_WORDS: usize = 100;
 
 pub struct TextActivitiesImpl {
-    pub store: Arc<PgStore>,
+    pub store: Arc<dyn Store>,
     pub embedder: TextEmbedder,
     /// `None` without an API key: summaries are extractive.
     pub chat: Option<ChatModel>,

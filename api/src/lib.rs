@@ -35,8 +35,8 @@ pub struct AppState {
     /// Derived files (previews, thumbnails, speech audio) served under `/media/`.
     pub artifacts: Arc<dyn gt_store::BlobStore>,
     pub media_signer: routes::media::MediaSigner,
-    /// The Postgres store's typed operations (search, proposals, transcript edits).
-    pub pg: Arc<gt_store::PgStore>,
+    /// Search, proposals and transcript edits.
+    pub insight: Arc<dyn gt_store::InsightStore>,
     /// Embeds search queries with the model the windows were embedded with.
     pub embedder: gt_ai::TextEmbedder,
     /// Live task updates for `/ws`.
@@ -116,7 +116,7 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
     let pg = Arc::new(gt_store::PgStore::new(pool.clone()));
     Ok(AppState {
         records: pg.clone(),
-        pg,
+        insight: pg,
         embedder: config.ai.embedder()?,
         hub: routes::ws::TaskHub::start(pool),
         workflows: Workflows::new(

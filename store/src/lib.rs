@@ -25,6 +25,7 @@ use serde_json::Value;
 pub use blob::{BlobStore, LocalDirStore};
 pub use catalog::Resource;
 pub use error::{StoreError, StoreResult};
+pub use insight::InsightStore;
 pub use pg::PgStore;
 pub use pipeline::PipelineStore;
 
@@ -90,6 +91,12 @@ pub trait RecordStore: Send + Sync {
     ) -> StoreResult<Value>;
     async fn delete(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<()>;
 }
+
+/// Everything the API and the workers need from the system of record: generic records, the
+/// pipeline's typed operations and what is derived from transcripts.
+pub trait Store: RecordStore + PipelineStore + InsightStore {}
+
+impl<T: RecordStore + PipelineStore + InsightStore> Store for T {}
 
 /// A user id as one blob-key segment: derived files live under `{user}/...` so a user can only
 /// ever be given their own (the same segment as in workflow ids; injective, see

@@ -42,7 +42,7 @@ async fn episodes(
     PathParams(stream_id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     owned_stream(&state, &user, &stream_id).await?;
-    let items = state.pg.proposals(&user.user_id, &stream_id).await?;
+    let items = state.insight.proposals(&user.user_id, &stream_id).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -58,7 +58,7 @@ async fn review(
     owned_stream(&state, &user, &stream_id).await?;
     // Every id must be one of this stream's proposals still awaiting review (the workflow
     // checks again, against its own state, before writing).
-    let proposals = state.pg.proposals(&user.user_id, &stream_id).await?;
+    let proposals = state.insight.proposals(&user.user_id, &stream_id).await?;
     let awaiting: HashSet<&str> = proposals
         .iter()
         .filter(|p| p["review_status"] == "awaiting_review")
@@ -118,7 +118,7 @@ async fn edit_transcript(
         }
     }
     let rows = state
-        .pg
+        .insight
         .transcript_rows(&user.user_id, &req.clip_key)
         .await?;
     if rows.is_empty() {
@@ -143,7 +143,7 @@ async fn edit_transcript(
     let mut stream_id = String::new();
     for s in &req.segments {
         stream_id = state
-            .pg
+            .insight
             .edit_segment(&user.user_id, &req.clip_key, s.idx, s.text.trim())
             .await?;
     }

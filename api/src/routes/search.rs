@@ -63,12 +63,12 @@ async fn search(
         .await
         .map_err(|e| ApiError::Unavailable(format!("embedding the query: {e:#}")))?;
     let items = state
-        .pg
+        .insight
         .search_windows(&user.user_id, stream_id, &model, &q, &vector, limit)
         .await?;
     if items.is_empty() {
         // Windows embedded with another model cannot be compared with this query: say so.
-        let models = state.pg.window_models(&user.user_id).await?;
+        let models = state.insight.window_models(&user.user_id).await?;
         if !models.is_empty() && !models.contains(&model) {
             return Err(ApiError::Conflict(format!(
                 "your transcripts were embedded with {} but the API embeds queries with {model}; \

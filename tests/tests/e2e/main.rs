@@ -2,6 +2,7 @@
 
 mod analysis;
 mod auth;
+mod binaries;
 mod episodes;
 mod hardening;
 mod health;
