@@ -67,6 +67,30 @@ pub fn alternate(
     Ok(times.into_iter().map(median).collect())
 }
 
+/// A Python in its own venv under the benchmark cache (`name`) that can `import` what
+/// `packages` provide; created and filled on first use.
+pub fn python_venv(name: &str, packages: &[&str], import: &str) -> anyhow::Result<PathBuf> {
+    let venv = cache_dir().join(name);
+    let python = venv.join("bin/python");
+    let check = format!("import {import}");
+    if !python.is_file() || run(Command::new(&python).args(["-c", &check])).is_err() {
+        eprintln!("installing {} into {}", packages.join(" "), venv.display());
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check"])
+            .args(packages))?;
+    }
+    Ok(python)
+}
+
+/// `name` as a number from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Whether `path` exists and is not empty.
 pub fn present(path: &Path) -> bool {
     std::fs::metadata(path)

@@ -30,6 +30,22 @@ pub enum Segment {
     Recorded(PathBuf),
 }
 
+impl Segment {
+    /// About how long the segment plays, before rendering: silences and sounds exactly, a
+    /// spoken sentence ~6 s, a recorded WAV its length. For sizing a track to go under another.
+    pub fn nominal_seconds(&self) -> f64 {
+        match self {
+            Segment::Speech(_) => 6.0,
+            Segment::Recorded(p) => wav_duration(p).unwrap_or(0.0),
+            Segment::Silence(d)
+            | Segment::QuietNoise(d)
+            | Segment::Tone(d)
+            | Segment::Game(d)
+            | Segment::Music(d) => *d,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
     Mkv,
@@ -391,17 +407,7 @@ pub fn sample_stream_specs() -> Vec<(String, RecordingSpec)> {
         segments: parts,
     };
     let clip = |mic: Vec<Segment>| {
-        let total: f64 = mic
-            .iter()
-            .map(|seg| match seg {
-                Segment::Speech(_) | Segment::Recorded(_) => 6.0,
-                Segment::Silence(d)
-                | Segment::QuietNoise(d)
-                | Segment::Tone(d)
-                | Segment::Game(d)
-                | Segment::Music(d) => *d,
-            })
-            .sum();
+        let total: f64 = mic.iter().map(Segment::nominal_seconds).sum();
         RecordingSpec {
             video: Some((640, 360, 30)),
             tracks: vec![

@@ -156,7 +156,6 @@ pub trait InsightStore: Send + Sync {
 
 #[async_trait]
 impl InsightStore for PgStore {
-    /// The clip's transcript rows in order (they carry edits; the clip's JSON mirrors them).
     async fn transcript_rows(&self, user_id: &str, key: &str) -> StoreResult<Vec<SegmentRow>> {
         let rows = sqlx::query(
             "SELECT idx, start, \"end\", stream_start, stream_end, text, edited
@@ -180,8 +179,6 @@ impl InsightStore for PgStore {
             .collect())
     }
 
-    /// Replaces one segment's text (a reviewer's correction), on the row and in the clip's
-    /// transcript JSON, in one transaction. Returns the clip's stream id.
     async fn edit_segment(
         &self,
         user_id: &str,
@@ -247,8 +244,6 @@ impl InsightStore for PgStore {
         Ok(())
     }
 
-    /// Replaces the clip's windows (of every model: the index holds one embedding per window)
-    /// with `windows`, in one transaction.
     async fn replace_windows(
         &self,
         user_id: &str,
@@ -287,9 +282,6 @@ impl InsightStore for PgStore {
         Ok(())
     }
 
-    /// The `limit` windows nearest to `query` (cosine) among the user's windows embedded with
-    /// `model`, optionally within one stream. Uses the dimension's HNSW index. Each hit links to
-    /// the segment in its window that shares most words with `text` (the query as typed).
     async fn search_windows(
         &self,
         user_id: &str,
@@ -367,7 +359,6 @@ impl InsightStore for PgStore {
         Ok(hits)
     }
 
-    /// The models the user's windows were embedded with, most rows first.
     async fn window_models(&self, user_id: &str) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
             "SELECT model FROM transcript_windows WHERE user_id = $1
@@ -379,7 +370,6 @@ impl InsightStore for PgStore {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
-    /// The stream's usable clips in stream order.
     async fn stream_clips(&self, user_id: &str, stream_id: &str) -> StoreResult<Vec<VideoClip>> {
         let rows = sqlx::query(
             "SELECT to_jsonb(t) FROM video_clips t
@@ -399,7 +389,6 @@ impl InsightStore for PgStore {
             .collect()
     }
 
-    /// Title/description templates for the stream's episodes.
     async fn series_templates(
         &self,
         user_id: &str,
@@ -431,9 +420,6 @@ impl InsightStore for PgStore {
         })
     }
 
-    /// Replaces the stream's undecided proposals with `episodes` (full records with ids);
-    /// proposals already approved or rejected are kept, and a new proposal with a decided
-    /// one's id is skipped. Returns the ids written.
     async fn replace_proposals(
         &self,
         user_id: &str,
@@ -478,7 +464,6 @@ impl InsightStore for PgStore {
         Ok(ids)
     }
 
-    /// The stream's proposals (any review state) in stream order.
     async fn proposals(&self, user_id: &str, stream_id: &str) -> StoreResult<Vec<Value>> {
         let rows = sqlx::query(
             "SELECT to_jsonb(t) - 'user_id' FROM episodes t
@@ -492,9 +477,6 @@ impl InsightStore for PgStore {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
-    /// A review in one transaction: each edit merged into its proposal, then the decisions.
-    /// Every id must be one of the stream's proposals still awaiting review; otherwise nothing
-    /// is written.
     async fn apply_review(
         &self,
         user_id: &str,
@@ -560,8 +542,6 @@ impl InsightStore for PgStore {
         Ok(())
     }
 
-    /// Sets the review state of the stream's episodes `ids`. Unknown ids are an error and
-    /// change nothing.
     async fn set_review_status(
         &self,
         user_id: &str,

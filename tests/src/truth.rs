@@ -7,8 +7,10 @@
 //! with PocketSphinx's word alignment of each utterance. `./gt` unpacks them into the cache and
 //! sets `GT_VOICE_DIR`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::words;
@@ -86,6 +88,104 @@ pub fn librivox() -> Vec<Utterance> {
                 words,
             }
         })
+        .collect()
+}
+
+/// The reference implementation of Silero VAD: its official ONNX model in onnxruntime, driven
+/// window by window with the 64-sample context and state as Silero's own wrapper does. Prints
+/// the seconds spent (model loading and Python start-up excluded), then every probability.
+const SILERO_REFERENCE: &str = r#"
+import sys, time, wave, numpy as np, onnxruntime as ort
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = int(sys.argv[3])
+opts.inter_op_num_threads = 1
+sess = ort.InferenceSession(sys.argv[1], sess_options=opts, providers=["CPUExecutionProvider"])
+w = wave.open(sys.argv[2])
+pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
+n = (len(pcm) + 511) // 512
+pcm = np.pad(pcm, (0, n * 512 - len(pcm)))
+names = [i.name for i in sess.get_inputs()]
+t = time.perf_counter()
+state = np.zeros((2, 1, 128), dtype=np.float32)
+context = np.zeros((1, 64), dtype=np.float32)
+probs = []
+for i in range(n):
+    x = np.concatenate([context, pcm[None, i * 512:(i + 1) * 512]], axis=1)
+    feeds = {"input": x, "state": state}
+    if "sr" in names:
+        feeds["sr"] = np.array(16000, dtype=np.int64)
+    out, state = sess.run(None, feeds)
+    context = x[:, -64:]
+    probs.append(out.item())
+print(f"{time.perf_counter() - t:.6f}")
+print(" ".join(f"{p:.7f}" for p in probs))
+"#;
+
+/// Silero VAD's speech probability for every 512-sample window of `wav` (16 kHz mono s16), by
+/// the reference implementation run with `python` (which has onnxruntime and numpy), and the
+/// seconds it took.
+pub fn silero_reference(
+    python: &Path,
+    model: &Path,
+    wav: &Path,
+    threads: usize,
+) -> anyhow::Result<(f64, Vec<f32>)> {
+    let out = Command::new(python)
+        .args(["-c", SILERO_REFERENCE])
+        .arg(model)
+        .arg(wav)
+        .arg(threads.to_string())
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "onnxruntime failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let secs: f64 = lines.next().context("no timing line")?.parse()?;
+    let probs = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    Ok((secs, probs))
+}
+
+/// FFmpeg's own decode of `path` (audio track `track`, or the first) as 16 kHz mono s16 with
+/// its default downmix and resampler: an independent reading of a file; written to `wav` too
+/// when given.
+pub fn ffmpeg_16k_mono(path: &Path, track: Option<usize>, wav: Option<&Path>) -> Vec<i16> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(path);
+    if let Some(t) = track {
+        cmd.args(["-map", &format!("0:a:{t}")]);
+    }
+    cmd.args(["-ac", "1", "-ar", "16000"]);
+    match wav {
+        Some(w) => cmd.args(["-c:a", "pcm_s16le"]).arg(w),
+        None => cmd.args(["-f", "s16le", "-"]),
+    };
+    let out = cmd.output().expect("running ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = match wav {
+        Some(w) => {
+            let (_, pcm) = gt_worker_kit::wav::read_wav(&std::fs::read(w).unwrap()).unwrap();
+            return pcm;
+        }
+        None => out.stdout,
+    };
+    bytes
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect()
 }
 

@@ -97,6 +97,15 @@ pub fn offset(levels: &[f64], a: f64, b: f64) -> f64 {
     }
 }
 
+/// A sentence followed by at least this much quiet ends its segment, even when Whisper ran the
+/// next sentence into the same one (short pauses stay inside one speech segment).
+const SENTENCE_PAUSE_S: f64 = 0.4;
+
+fn ends_sentence(word: &str) -> bool {
+    word.trim_end_matches(['"', '\'', ')'])
+        .ends_with(['.', '!', '?'])
+}
+
 /// Whether anything in `[a, b]` is loud enough to be heard.
 fn sounds(levels: &[f64], a: f64, b: f64) -> bool {
     let (fa, fb) = frame_span(levels, a, b);
@@ -363,7 +372,9 @@ pub fn timed_segments(
     };
     for t in timed {
         if let Some(prev) = run.last()
-            && (prev.draft.segment != t.draft.segment || prev.speech_segment != t.speech_segment)
+            && (prev.draft.segment != t.draft.segment
+                || prev.speech_segment != t.speech_segment
+                || (ends_sentence(&prev.draft.text) && t.start - prev.end >= SENTENCE_PAUSE_S))
         {
             flush(&mut run, &mut out);
         }
@@ -406,16 +417,7 @@ mod tests {
     }
 
     fn identity(duration: f64) -> SpeechAudio {
-        SpeechAudio {
-            key: "k".into(),
-            sample_rate: 16_000,
-            duration,
-            segments: vec![SpeechSegment {
-                start: 0.0,
-                end: duration,
-                offset: 0.0,
-            }],
-        }
+        SpeechAudio::whole("k", duration)
     }
 
     #[test]
@@ -489,6 +491,34 @@ mod tests {
                 assert!(w.start >= s.start && w.end <= s.end);
             }
         }
+    }
+
+    #[test]
+    fn a_sentence_after_a_short_pause_starts_its_own_segment() {
+        // One speech segment; "Stop." then 0.6 s of quiet, then "Go on" (one Whisper segment).
+        let audio_pcm = pcm(3.0, &[(0.2, 0.8), (1.4, 2.4)]);
+        let decoded = Decoded {
+            language: "en".into(),
+            segments: vec![RawSegment {
+                tokens: vec![
+                    tok(" Stop", 0.8),
+                    tok(".", 0.9),
+                    tok(" Go", 1.9),
+                    tok(" on", 2.4),
+                ],
+                no_speech_prob: 0.0,
+            }],
+        };
+        let segs = timed_segments(&decoded, &audio_pcm, &identity(3.0), 0.0);
+        let texts: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["Stop.", "Go on"]);
+        assert!((segs[1].start - 1.4).abs() < 0.011, "{segs:?}");
+        // Without the pause (or without the full stop) it stays one segment.
+        let tight = pcm(3.0, &[(0.2, 2.4)]);
+        assert_eq!(
+            timed_segments(&decoded, &tight, &identity(3.0), 0.0).len(),
+            1
+        );
     }
 
     #[test]

@@ -113,19 +113,31 @@ pub fn plain_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Of `segments` (`(start, text)`, in order), the start of the one sharing most distinct words
-/// with `query`; `None` when none shares any.
+/// Of `segments` (`(start, text)`, in order), where `query` was said: the start of the run of
+/// consecutive segments (up to six) whose words are most like the query's (Jaccard overlap of
+/// distinct words; the earliest run on a tie), so a query spanning two sentences links to the
+/// first and a query of the second sentence to the second. `None` when no word is shared.
 pub fn best_matching_start<'a>(
     query: &str,
     segments: impl IntoIterator<Item = (f64, &'a str)>,
 ) -> Option<f64> {
-    let wanted: std::collections::HashSet<String> = plain_words(query).into_iter().collect();
-    let mut best: Option<(usize, f64)> = None;
-    for (start, text) in segments {
-        let words: std::collections::HashSet<String> = plain_words(text).into_iter().collect();
-        let shared = words.intersection(&wanted).count();
-        if shared > 0 && best.is_none_or(|(n, _)| shared > n) {
-            best = Some((shared, start));
+    use std::collections::HashSet;
+    let wanted: HashSet<String> = plain_words(query).into_iter().collect();
+    let segments: Vec<(f64, HashSet<String>)> = segments
+        .into_iter()
+        .map(|(start, text)| (start, plain_words(text).into_iter().collect()))
+        .collect();
+    let mut best: Option<(f64, f64)> = None;
+    for i in 0..segments.len() {
+        let mut words: HashSet<&String> = HashSet::new();
+        for (_, seg) in segments.iter().skip(i).take(6) {
+            words.extend(seg);
+            let shared = words.iter().filter(|w| wanted.contains(w.as_str())).count();
+            let union = words.len() + wanted.len() - shared;
+            let score = shared as f64 / union.max(1) as f64;
+            if shared > 0 && best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, segments[i].0));
+            }
         }
     }
     best.map(|(_, start)| start)
@@ -207,6 +219,12 @@ mod tests {
             Some(14.5)
         );
         assert_eq!(best_matching_start("dragon", segs), None);
+        // A query spanning two segments links to the first; its second half to the second.
+        assert_eq!(
+            best_matching_start("welcome back to the stream the boss has three phases", segs),
+            Some(10.0)
+        );
+        assert_eq!(best_matching_start("the last phase is tricky", segs), Some(19.0));
         assert_eq!(
             stream_link("s 1/é", 14.56),
             "/streams/s%201%2F%C3%A9?t=14.5"

@@ -227,6 +227,20 @@ pub struct SpeechSegment {
 }
 
 impl SpeechAudio {
+    /// Audio that is one piece of speech from clip time 0 (a whole file handed over as is).
+    pub fn whole(key: &str, duration: f64) -> Self {
+        Self {
+            key: key.to_string(),
+            sample_rate: 16_000,
+            duration,
+            segments: vec![SpeechSegment {
+                start: 0.0,
+                end: duration,
+                offset: 0.0,
+            }],
+        }
+    }
+
     /// The index of the segment whose audio holds speech-audio time `t`, or, inside a gap, of
     /// the segment before it (the last one after the end, the first one before the start).
     pub fn segment_at(&self, t: f64) -> Option<usize> {

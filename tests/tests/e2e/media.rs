@@ -301,27 +301,6 @@ fn bad_inputs_are_refused_with_a_reason() {
     }
 }
 
-/// `ffmpeg`'s own decode of audio track `track` as 16 kHz mono s16 (its default downmix and
-/// resampler): an independent reading of the same file.
-fn ffmpeg_pcm16k(path: &Path, track: usize) -> Vec<i16> {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-map", &format!("0:a:{track}"), "-ac", "1", "-ar", "16000"])
-        .args(["-f", "s16le", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
-}
-
 /// Signal-to-noise ratio (dB) of `got` against `want` over their common length.
 fn snr_db(want: &[i16], got: &[i16]) -> f64 {
     let n = want.len().min(got.len());
@@ -361,7 +340,7 @@ fn speech_audio_is_what_ffmpeg_decodes_and_opus_loses_only_what_the_codec_loses(
     for (name, g, track) in fixtures() {
         for threads in [1, 3] {
             let ours = scan_file(&g.path, *track, threads, true).unwrap().pcm16k;
-            let theirs = ffmpeg_pcm16k(&g.path, *track);
+            let theirs = gt_tests::truth::ffmpeg_16k_mono(&g.path, Some(*track), None);
             assert!(
                 (ours.len() as i64 - theirs.len() as i64).abs() <= 16,
                 "{name}: {} samples, ffmpeg {}",

@@ -1,7 +1,7 @@
 //! Timestamps against truth, through the whole pipeline (speech map → VAD → speech audio →
 //! Whisper → time map → segments, windows, search links, proposals):
 //!
-//! - generated speech (espeak-ng) with pauses from 3 to 40 s on the mic track of an OBS-like
+//! - generated speech (espeak-ng) with pauses from 0.6 to 40 s on the mic track of an OBS-like
 //!   recording, in AAC and in Opus: every sentence's segment and first word start within 0.3 s
 //!   of where the sentence begins in the audio (measured on the rendered audio), every word
 //!   inside its segment and in order, and a search for a sentence links to within 1 s of it;
@@ -42,18 +42,7 @@ struct Seg {
 fn obs_spec(mic: Vec<Segment>, codec: AudioCodec) -> RecordingSpec {
     // The game track as long as the mic track (a little longer is harmless: the shorter one
     // is padded with silence).
-    let total: f64 = mic
-        .iter()
-        .map(|s| match s {
-            Segment::Speech(_) => 7.0,
-            Segment::Recorded(p) => gt_cli::media_gen::wav_duration(p).unwrap(),
-            Segment::Silence(d)
-            | Segment::QuietNoise(d)
-            | Segment::Tone(d)
-            | Segment::Game(d)
-            | Segment::Music(d) => *d,
-        })
-        .sum();
+    let total: f64 = mic.iter().map(Segment::nominal_seconds).sum();
     RecordingSpec {
         video: None,
         tracks: vec![
@@ -323,9 +312,10 @@ async fn search_link_seconds(app: &TestApp, stream_id: &str, q: &str) -> Option<
     link.split("t=").nth(1)?.parse().ok()
 }
 
-/// Espeak sentences with pauses of 3 to 40 s; the same audio in AAC and in Opus.
+/// Espeak sentences with pauses from 0.6 s (inside one stretch of speech) to 40 s; the same
+/// audio in AAC and in Opus.
 fn espeak_mic() -> (Vec<Segment>, Vec<String>) {
-    let pauses = [3.0, 40.0, 5.0, 12.0, 3.5, 25.0, 8.0, 3.0];
+    let pauses = [3.0, 40.0, 0.6, 12.0, 1.2, 25.0, 8.0, 3.0];
     let mut mic = vec![Segment::Silence(2.0)];
     let mut texts = Vec::new();
     for (s, p) in SENTENCES.iter().zip(pauses) {
