@@ -120,7 +120,7 @@ pub async fn print_results(api: &ApiClient, stream_id: &str, query: &str) -> any
     {
         let ids: Vec<&str> = items.iter().filter_map(|e| e["id"].as_str()).collect();
         println!(
-            "  approve in the web UI, or: curl -X POST -H \"Authorization: $(./gt token)\" -H 'content-type: application/json' \\\n      -d '{}' {}/stream/{stream_id}/review",
+            "  approve (the web UI has no review screen yet): curl -X POST -H \"Authorization: $(./gt token)\" -H 'content-type: application/json' \\\n      -d '{}' {}/stream/{stream_id}/review",
             json!({"approve": ids}),
             api.base
         );

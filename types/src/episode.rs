@@ -224,7 +224,10 @@ mod tests {
             best_matching_start("welcome back to the stream the boss has three phases", segs),
             Some(10.0)
         );
-        assert_eq!(best_matching_start("the last phase is tricky", segs), Some(19.0));
+        assert_eq!(
+            best_matching_start("the last phase is tricky", segs),
+            Some(19.0)
+        );
         assert_eq!(
             stream_link("s 1/é", 14.56),
             "/streams/s%201%2F%C3%A9?t=14.5"
