@@ -127,12 +127,15 @@ impl EpisodeActivitiesImpl {
                 record_id: input.episode_id.clone(),
                 workflow_id: info.workflow_id.clone().unwrap_or_default(),
                 message: Some("approved for publishing; rendering and upload come later".into()),
+                progress: None,
             })
             .await
             .map_err(store_error)?;
         Ok(EpisodePublishOutput {
             episode_id: input.episode_id,
             status: "approved".into(),
+            video_id: None,
+            render_key: None,
         })
     }
 }

@@ -11,8 +11,8 @@ use gt_workflows::{ClipReembed, EpisodePublish, StreamIngest};
 use temporalio_sdk::WorkerOptions;
 
 use crate::{
-    EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl, TaskActivitiesImpl,
-    TextActivitiesImpl,
+    EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl, PublishActivitiesImpl,
+    TaskActivitiesImpl, TextActivitiesImpl,
 };
 
 /// Configuration of the CPU activities, besides `gt_worker_kit::WorkerConfig`.
@@ -25,6 +25,11 @@ pub struct CpuConfig {
     pub vad_model: PathBuf,
     /// Summary and embedding models (`GT_OPENAI_*`, `GT_EMBEDDING_MODEL`, `GT_EMBED_MODEL_DIR`).
     pub ai: gt_ai::AiConfig,
+    /// The YouTube app uploads go to (`GT_YOUTUBE_*`, `GT_TOKEN_KEY`), when configured.
+    pub youtube: Option<gt_youtube::YouTubeApp>,
+    /// `GT_RENDER_ENCODER`: encoder for full re-encodes unless the user's render profile names
+    /// one (e.g. `h264_nvenc` where the FFmpeg build and a GPU have it; default libx264).
+    pub render_encoder: Option<String>,
 }
 
 impl CpuConfig {
@@ -35,6 +40,8 @@ impl CpuConfig {
                 "GT_VAD_MODEL is not set (path to silero_vad_16k_op15.onnx from the silero-vad wheel)",
             )?,
             ai: gt_ai::AiConfig::from_env(),
+            youtube: gt_youtube::YouTubeApp::from_env().map_err(anyhow::Error::msg)?,
+            render_encoder: env("GT_RENDER_ENCODER"),
         })
     }
 }
@@ -73,6 +80,13 @@ pub fn cpu_worker_options(
         })
         .register_activities(EpisodeActivitiesImpl {
             store: deps.store.clone(),
+        })
+        .register_activities(PublishActivitiesImpl {
+            store: deps.store.clone(),
+            recordings: deps.recordings.clone(),
+            artifacts: deps.artifacts.clone(),
+            youtube: cpu.youtube.clone().map(Arc::new),
+            encoder: cpu.render_encoder.clone(),
         })
         .build())
 }

@@ -44,11 +44,17 @@ pub struct ApiConfig {
     pub temporal: TemporalTarget,
     /// `GT_ARTIFACTS_DIR`: where previews and other derived files are.
     pub artifacts_dir: PathBuf,
+    /// `GT_RECORDINGS_DIR`: the recordings root the workers read (exports name source files
+    /// under it); optional for the API.
+    pub recordings_dir: Option<PathBuf>,
     /// `GT_MEDIA_KEY`: secret for signed media links (random per start when unset).
     pub media_key: Option<String>,
     /// Query embeddings for search: the same models the workers use (`GT_EMBEDDING_MODEL`,
     /// `GT_EMBED_MODEL_DIR`, `GT_OPENAI_*`).
     pub ai: gt_ai::AiConfig,
+    /// The YouTube app users connect to (`GT_YOUTUBE_*`, `GT_TOKEN_KEY`); `None` when not
+    /// configured, and then `/auth/youtube/*` and uploads answer that YouTube is not set up.
+    pub youtube: Option<gt_youtube::YouTubeApp>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -106,8 +112,10 @@ impl ApiConfig {
             artifacts_dir: env("GT_ARTIFACTS_DIR")
                 .map(PathBuf::from)
                 .context("GT_ARTIFACTS_DIR is not set")?,
+            recordings_dir: env("GT_RECORDINGS_DIR").map(PathBuf::from),
             media_key: env("GT_MEDIA_KEY"),
             ai: gt_ai::AiConfig::from_env(),
+            youtube: gt_youtube::YouTubeApp::from_env().map_err(anyhow::Error::msg)?,
         })
     }
 }

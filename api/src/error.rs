@@ -11,8 +11,14 @@ use gt_types::api::ErrorBody;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 whose body carries more than the message (e.g. `validation_errors`): the extra
+    /// object's fields are added next to `message`.
+    #[error("{0}")]
+    BadRequestWith(String, serde_json::Value),
     #[error("{0}")]
     Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -32,8 +38,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadRequestWith(..) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -67,6 +74,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        if let ApiError::BadRequestWith(_, serde_json::Value::Object(extra)) = &self {
+            let mut body = extra.clone();
+            body.insert("message".into(), message.into());
+            return (status, Json(serde_json::Value::Object(body))).into_response();
+        }
         (status, Json(ErrorBody { message })).into_response()
     }
 }

@@ -41,6 +41,12 @@ pub struct AppState {
     pub embedder: gt_ai::TextEmbedder,
     /// Live task updates for `/ws`.
     pub hub: routes::ws::TaskHub,
+    /// Episodes with their sources, upload state, OAuth connections.
+    pub publish: Arc<dyn gt_store::PublishStore>,
+    /// The YouTube app users connect to, when configured.
+    pub youtube: Option<Arc<gt_youtube::YouTubeApp>>,
+    /// The recordings root, for the source paths in editor exports.
+    pub recordings_dir: Option<std::path::PathBuf>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -71,6 +77,9 @@ pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
         .merge(routes::records::router())
         .merge(routes::stream::router())
         .merge(routes::review::router())
+        .merge(routes::publish::router())
+        .merge(routes::youtube_auth::router())
+        .merge(routes::export::router())
         .merge(routes::search::router())
         .merge(routes::ws::router())
         .merge(routes::media::router())
@@ -116,7 +125,10 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
     let pg = Arc::new(gt_store::PgStore::new(pool.clone()));
     Ok(AppState {
         records: pg.clone(),
-        insight: pg,
+        insight: pg.clone(),
+        publish: pg,
+        youtube: config.youtube.clone().map(Arc::new),
+        recordings_dir: config.recordings_dir.clone(),
         embedder: config.ai.embedder()?,
         hub: routes::ws::TaskHub::start(pool),
         workflows: Workflows::new(

@@ -7,13 +7,16 @@
 //! signalled, updated or cancelled, its memo is compared with the caller: another user's run
 //! is "not found", whatever its id.
 
-use gt_types::api::{IngestStatus, WorkflowStarted};
+use gt_types::api::{IngestStatus, PublishStatus, WorkflowStarted};
+use gt_types::publish::PublishProgress;
 use gt_types::workflow::{
-    EmbedClip, IngestProgress, ReviewOutcome, ReviewUpdate, StreamIngestInput,
+    EmbedClip, EpisodePublishInput, IngestProgress, ReviewOutcome, ReviewUpdate, StreamIngestInput,
 };
-use gt_types::{OWNER_MEMO, clip_reembed_workflow_id, stream_ingest_workflow_id};
+use gt_types::{
+    OWNER_MEMO, clip_reembed_workflow_id, episode_publish_workflow_id, stream_ingest_workflow_id,
+};
 use gt_workflows::stream_ingest::NOT_WAITING;
-use gt_workflows::{ClipReembed, StreamIngest};
+use gt_workflows::{ClipReembed, EpisodePublish, EpisodePublishRun, StreamIngest};
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowQueryError, WorkflowStartError,
     WorkflowUpdateError,
@@ -79,6 +82,13 @@ fn memo_owner(desc: &WorkflowExecutionDescription) -> Option<String> {
     desc.memo().get::<String>(OWNER_MEMO).ok().flatten()
 }
 
+/// What a user can ask of a running publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishSignal {
+    Cancel,
+    Resume,
+}
+
 /// A run of the caller's: its latest run id and status.
 struct OwnedRun {
     run_id: String,
@@ -110,11 +120,11 @@ impl Workflows {
         }
     }
 
-    fn handle(
+    fn handle<R: temporalio_common::HasWorkflowDefinition>(
         &self,
         workflow_id: &str,
         run_id: Option<String>,
-    ) -> WorkflowHandle<Client, gt_workflows::StreamIngestRun> {
+    ) -> WorkflowHandle<Client, R> {
         let info = WorkflowExecutionInfo::builder()
             .namespace(self.client.options().namespace.clone())
             .workflow_id(workflow_id.to_string())
@@ -131,7 +141,7 @@ impl Workflows {
         workflow_id: &str,
     ) -> Result<Option<OwnedRun>, ApiError> {
         let desc = match self
-            .handle(workflow_id, None)
+            .handle::<gt_workflows::StreamIngestRun>(workflow_id, None)
             .describe(WorkflowDescribeOptions::default())
             .await
         {
@@ -212,7 +222,8 @@ impl Workflows {
     ) -> Result<IngestStatus, ApiError> {
         let workflow_id = stream_ingest_workflow_id(user_id, stream_id);
         let run = self.owned_ingest(user_id, stream_id).await?;
-        let handle = self.handle(&workflow_id, Some(run.run_id.clone()));
+        let handle =
+            self.handle::<gt_workflows::StreamIngestRun>(&workflow_id, Some(run.run_id.clone()));
         // Queries are answered by a worker; don't hang when none is polling.
         let query_options = WorkflowQueryOptions::builder()
             .rpc_options(RpcOptions::builder().timeout(QUERY_TIMEOUT).build())
@@ -259,7 +270,7 @@ impl Workflows {
         }
         let workflow_id = stream_ingest_workflow_id(user_id, stream_id);
         match self
-            .handle(&workflow_id, Some(run.run_id))
+            .handle::<gt_workflows::StreamIngestRun>(&workflow_id, Some(run.run_id))
             .signal(StreamIngest::cancel, (), WorkflowSignalOptions::default())
             .await
         {
@@ -298,7 +309,7 @@ impl Workflows {
             .rpc_options(RpcOptions::builder().timeout(UPDATE_TIMEOUT).build())
             .build();
         match self
-            .handle(&workflow_id, Some(run_id))
+            .handle::<gt_workflows::StreamIngestRun>(&workflow_id, Some(run_id))
             .execute_update(StreamIngest::review, review, options)
             .await
         {
@@ -331,5 +342,154 @@ impl Workflows {
             .await
             .map_err(|e| unavailable("starting ClipReembed", e))?;
         Ok(workflow_id)
+    }
+
+    /// Starts `EpisodePublish` for the episode (`upload`: render, export and upload; else
+    /// render and export only), or joins the caller's run already going, asking it to upload
+    /// too when `upload` is set. A finished run may be started again: its steps reuse what is
+    /// done.
+    pub async fn start_publish(
+        &self,
+        user_id: &str,
+        episode_id: &str,
+        upload: bool,
+    ) -> Result<WorkflowStarted, ApiError> {
+        let workflow_id = episode_publish_workflow_id(user_id, episode_id);
+        let input = EpisodePublishInput {
+            user_id: user_id.to_string(),
+            episode_id: episode_id.to_string(),
+            upload,
+        };
+        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
+            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .memo(owner_memo(user_id))
+            .build();
+        match self
+            .client
+            .start_workflow(EpisodePublish::run, input, opts)
+            .await
+        {
+            Ok(handle) => Ok(WorkflowStarted {
+                id: workflow_id.clone(),
+                workflow_id,
+                run_id: handle.run_id().unwrap_or_default().to_string(),
+                started: true,
+            }),
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                let run = self
+                    .owned_run(user_id, &workflow_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Conflict(format!(
+                            "workflow id {workflow_id} is taken by a run that is not yours"
+                        ))
+                    })?;
+                if upload {
+                    self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id.clone()))
+                        .signal(
+                            EpisodePublish::request_upload,
+                            (),
+                            WorkflowSignalOptions::default(),
+                        )
+                        .await
+                        .map_err(|e| unavailable("signalling EpisodePublish", e))?;
+                }
+                Ok(WorkflowStarted {
+                    id: workflow_id.clone(),
+                    workflow_id,
+                    run_id: run.run_id,
+                    started: false,
+                })
+            }
+            Err(e) => Err(unavailable("starting EpisodePublish", e)),
+        }
+    }
+
+    /// The caller's latest publish run of the episode, or 404.
+    async fn owned_publish(&self, user_id: &str, episode_id: &str) -> Result<OwnedRun, ApiError> {
+        self.owned_run(user_id, &episode_publish_workflow_id(user_id, episode_id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("episode '{episode_id}' has not been published"))
+            })
+    }
+
+    /// Status, progress and (when finished) result of the episode's latest publish run.
+    pub async fn publish_status(
+        &self,
+        user_id: &str,
+        episode_id: &str,
+    ) -> Result<PublishStatus, ApiError> {
+        let workflow_id = episode_publish_workflow_id(user_id, episode_id);
+        let run = self.owned_publish(user_id, episode_id).await?;
+        let handle = self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id.clone()));
+        let query_options = WorkflowQueryOptions::builder()
+            .rpc_options(RpcOptions::builder().timeout(QUERY_TIMEOUT).build())
+            .build();
+        let (progress, note) = match handle
+            .query(EpisodePublish::progress, (), query_options)
+            .await
+        {
+            Ok(p) => (p, None),
+            Err(e @ (WorkflowQueryError::Rpc(_) | WorkflowQueryError::Rejected { .. })) => (
+                PublishProgress::default(),
+                Some(format!(
+                    "no worker answered the progress query ({e}); is worker-cpu running?"
+                )),
+            ),
+            Err(e) => return Err(unavailable("querying EpisodePublish progress", e)),
+        };
+        let mut out = PublishStatus {
+            workflow_id,
+            run_id: run.run_id,
+            status: status_name(run.status).to_string(),
+            progress,
+            result: None,
+            error: None,
+            note,
+        };
+        if run.status != WorkflowExecutionStatus::Running {
+            match handle.get_result(WorkflowGetResultOptions::default()).await {
+                Ok(result) => out.result = Some(result),
+                Err(e @ WorkflowGetResultError::Failed(_)) => out.error = Some(root_message(&e)),
+                Err(e) => out.error = Some(e.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Asks the episode's running publish to stop (`cancel`) or to end a quota wait (`resume`).
+    pub async fn signal_publish(
+        &self,
+        user_id: &str,
+        episode_id: &str,
+        signal: PublishSignal,
+    ) -> Result<(), ApiError> {
+        let run = self.owned_publish(user_id, episode_id).await?;
+        let not_running =
+            || ApiError::NotFound(format!("episode '{episode_id}' has no running publish"));
+        if run.status != WorkflowExecutionStatus::Running {
+            return Err(not_running());
+        }
+        let workflow_id = episode_publish_workflow_id(user_id, episode_id);
+        let handle = self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id));
+        let sent = match signal {
+            PublishSignal::Cancel => {
+                handle
+                    .signal(EpisodePublish::cancel, (), WorkflowSignalOptions::default())
+                    .await
+            }
+            PublishSignal::Resume => {
+                handle
+                    .signal(EpisodePublish::resume, (), WorkflowSignalOptions::default())
+                    .await
+            }
+        };
+        match sent {
+            Ok(()) => Ok(()),
+            Err(WorkflowInteractionError::NotFound(_)) => Err(not_running()),
+            Err(e) => Err(unavailable("signalling EpisodePublish", e)),
+        }
     }
 }

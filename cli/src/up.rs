@@ -72,6 +72,10 @@ impl DataDir {
     pub fn jwt_key(&self) -> PathBuf {
         self.root.join("jwt-key.pem")
     }
+    /// The secret that seals users' OAuth tokens at rest (`GT_TOKEN_KEY`), made once.
+    pub fn token_key(&self) -> PathBuf {
+        self.root.join("token-key")
+    }
     /// `run/{name}.pid`: the supervised services' current pids.
     pub fn pid_file(&self, name: &str) -> PathBuf {
         self.root.join("run").join(format!("{name}.pid"))
@@ -273,6 +277,31 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     result
 }
 
+/// `GT_TOKEN_KEY` from the environment, else the data dir's key file (created once, 0600):
+/// sealed tokens must open again after a restart.
+fn token_key(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(k) = std::env::var("GT_TOKEN_KEY")
+        && !k.trim().is_empty()
+    {
+        return Ok(k);
+    }
+    if let Ok(k) = std::fs::read_to_string(path) {
+        return Ok(k.trim().to_string());
+    }
+    let key: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{key}")?;
+    Ok(key)
+}
+
 async fn run_services(
     stack: &mut Stack,
     opts: &UpOptions,
@@ -289,6 +318,7 @@ async fn run_services(
         ("GT_WHISPER_MODEL", opts.whisper_model.display().to_string()),
         ("GT_API_ADDR", format!("127.0.0.1:{}", opts.api_port)),
         ("GT_JWT_KEY_FILE", data.jwt_key().display().to_string()),
+        ("GT_TOKEN_KEY", token_key(&data.token_key())?),
     ];
     for (name, bin) in [
         ("worker-cpu", "worker-cpu"),

@@ -14,6 +14,7 @@ pub mod filter;
 pub mod insight;
 pub mod pg;
 pub mod pipeline;
+pub mod publish;
 pub mod value;
 pub mod write;
 
@@ -28,6 +29,7 @@ pub use error::{StoreError, StoreResult};
 pub use insight::InsightStore;
 pub use pg::PgStore;
 pub use pipeline::PipelineStore;
+pub use publish::{EpisodePatch, OAuthConnection, Provider, PublishStore};
 
 /// Parameters of a list request, as received.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -94,9 +96,9 @@ pub trait RecordStore: Send + Sync {
 
 /// Everything the API and the workers need from the system of record: generic records, the
 /// pipeline's typed operations and what is derived from transcripts.
-pub trait Store: RecordStore + PipelineStore + InsightStore {}
+pub trait Store: RecordStore + PipelineStore + InsightStore + PublishStore {}
 
-impl<T: RecordStore + PipelineStore + InsightStore> Store for T {}
+impl<T: RecordStore + PipelineStore + InsightStore + PublishStore> Store for T {}
 
 /// A user id as one blob-key segment: derived files live under `{user}/...` so a user can only
 /// ever be given their own (the same segment as in workflow ids; injective, see

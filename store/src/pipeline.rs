@@ -65,7 +65,7 @@ pub trait PipelineStore: Send + Sync {
 
 /// A stored record as its typed shape. Records written through the generic API can hold odd
 /// values in loosely typed JSON fields; that is bad input, not a store failure.
-fn typed_record<T: serde::de::DeserializeOwned>(
+pub(crate) fn typed_record<T: serde::de::DeserializeOwned>(
     doc: serde_json::Value,
     what: &str,
     id: &str,
@@ -217,10 +217,12 @@ impl PipelineStore for PgStore {
         let status = serde_json::to_value(task.status).map_err(anyhow::Error::from)?;
         let task_type = serde_json::to_value(task.task_type).map_err(anyhow::Error::from)?;
         sqlx::query(
-            "INSERT INTO tasks (user_id, id, status, task_type, record_id, workflow_id, message)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO tasks (user_id, id, status, task_type, record_id, workflow_id, message,
+                                progress)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (user_id, id) DO UPDATE
-             SET status = EXCLUDED.status, message = EXCLUDED.message, updated_at = now()",
+             SET status = EXCLUDED.status, message = EXCLUDED.message,
+                 progress = EXCLUDED.progress, updated_at = now()",
         )
         .bind(&task.user_id)
         .bind(&task.task_id)
@@ -229,6 +231,7 @@ impl PipelineStore for PgStore {
         .bind(&task.record_id)
         .bind(&task.workflow_id)
         .bind(&task.message)
+        .bind(task.progress)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -169,6 +169,8 @@ pub struct AppOptions {
     /// Summary and embedding models of the API and the workers; default: extractive summaries
     /// and local MiniLM embeddings (never a real OpenAI key from the environment).
     pub ai: Option<gt_ai::AiConfig>,
+    /// The YouTube app of the API and the CPU worker (point it at a `FakeYouTube`).
+    pub youtube: Option<gt_youtube::YouTubeApp>,
 }
 
 impl AppOptions {
@@ -187,6 +189,7 @@ impl Default for AppOptions {
         Self {
             auth: None,
             ai: None,
+            youtube: None,
             cpu_worker: true,
             gpu_worker: true,
             max_body_bytes: 16 * 1024 * 1024,
@@ -208,6 +211,7 @@ pub struct TestApp {
     workers: Vec<WorkerThread>,
     server: tokio::task::JoinHandle<()>,
     ai: gt_ai::AiConfig,
+    youtube: Option<gt_youtube::YouTubeApp>,
 }
 
 /// A worker running on its own thread (Worker::run is not Send).
@@ -359,8 +363,10 @@ impl TestApp {
             cors_origins: vec![],
             temporal: temporal.clone(),
             artifacts_dir: artifacts.path().to_path_buf(),
+            recordings_dir: Some(recordings.path().to_path_buf()),
             media_key: Some("test-media-key".into()),
             ai: ai.clone(),
+            youtube: opts.youtube.clone(),
         };
         let state = gt_api::build_state(&config).await?;
         let app = gt_api::router(state, &config);
@@ -387,6 +393,7 @@ impl TestApp {
             workers: Vec::new(),
             server,
             ai,
+            youtube: opts.youtube.clone(),
         };
         if opts.cpu_worker {
             app.start_cpu_worker()?;
@@ -405,6 +412,8 @@ impl TestApp {
             analysis_threads: 2,
             vad_model: vad_model(),
             ai: self.ai.clone(),
+            youtube: self.youtube.clone(),
+            render_encoder: None,
         };
         self.workers.push(WorkerThread::spawn(
             Box::new(move || {

@@ -120,3 +120,72 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub cursor: Option<String>,
 }
+
+/// `POST /render` (the front end's Render button).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenderRequest {
+    pub episode_ids: Vec<String>,
+}
+
+/// `POST /upload/youtube` (the front end's Upload to YouTube dialog).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct YouTubeUploadRequest {
+    pub episode_ids: Vec<String>,
+}
+
+/// Why an episode cannot be published as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodeValidationError {
+    pub episode_id: String,
+    pub error: String,
+}
+
+/// Answer of `POST /render` and `POST /upload/youtube`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PublishStarted {
+    pub message: String,
+    pub queued_count: usize,
+    pub workflows: Vec<WorkflowStarted>,
+}
+
+/// `GET /episodes/{id}/publish`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishStatus {
+    pub workflow_id: String,
+    pub run_id: String,
+    pub status: String,
+    pub progress: crate::publish::PublishProgress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<crate::workflow::EpisodePublishOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST /auth/{provider}/url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthUrlRequest {
+    pub scopes: Vec<String>,
+    /// Where the front end wants to return after the callback.
+    pub redirect_uri: String,
+}
+
+/// `POST /auth/{provider}/callback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuthCallbackRequest {
+    pub code: String,
+    pub state: String,
+    #[serde(default)]
+    pub scope: Vec<String>,
+}
+
+/// `{url}`: where the browser goes next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UrlResponse {
+    pub url: String,
+}

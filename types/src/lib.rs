@@ -9,6 +9,7 @@ pub mod api;
 pub mod episode;
 pub mod ids;
 pub mod media;
+pub mod publish;
 pub mod records;
 pub mod transcript;
 pub mod workflow;

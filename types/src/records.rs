@@ -162,6 +162,11 @@ pub struct Episode {
     pub notify_subscribers: Option<bool>,
     pub upload_queue_timestamp: Option<Timestamp>,
     pub playlist_id: Option<String>,
+    /// What publishing produced (render report, export keys, the video's URL, follow-ups);
+    /// server-managed.
+    pub publish: Option<crate::publish::PublishRecord>,
+    /// Chapters in episode seconds (from the proposal, or edited in review).
+    pub chapters: Option<Vec<crate::episode::Chapter>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -325,6 +330,16 @@ pub struct Profile {
     pub twitch_chat_enabled: Option<bool>,
     #[serde(rename = "speechTrack")]
     pub speech_track: Option<i64>,
+    /// Upload the episode's subtitles as YouTube captions when publishing.
+    #[serde(rename = "youtubeCaptions")]
+    pub youtube_captions: Option<bool>,
+    /// `private` (default), `unlisted` or `public`.
+    #[serde(rename = "youtubePrivacy")]
+    pub youtube_privacy: Option<String>,
+    /// Render settings: `{width, height, fps: [num, den], encoder, preset, crf, videoBitrate}`;
+    /// absent fields keep the source's (which lets the smart cut copy whole GOPs).
+    #[serde(rename = "renderProfile")]
+    pub render_profile: Option<serde_json::Value>,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
 }
@@ -341,6 +356,8 @@ pub struct Task {
     pub workflow_id: Option<String>,
     /// Human-readable outcome or failure reason.
     pub message: Option<String>,
+    /// Fraction done (0–1) of the running step, where one is measured (render, upload).
+    pub progress: Option<f64>,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
 }

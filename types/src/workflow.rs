@@ -304,6 +304,9 @@ pub struct TaskUpdate {
     pub workflow_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Fraction done (0–1) of a long step: render percent, bytes uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
 }
 
 /// Input of `text.summarize_clip`.
@@ -486,12 +489,26 @@ pub struct RecordReview {
 pub struct EpisodePublishInput {
     pub user_id: String,
     pub episode_id: String,
+    /// Upload to YouTube after rendering (approval and `POST /upload/youtube`); `POST /render`
+    /// renders and exports only. Inputs recorded before this field existed meant "publish".
+    #[serde(default = "yes")]
+    pub upload: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Result of `EpisodePublish`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EpisodePublishOutput {
     pub episode_id: String,
-    /// What the publish step did; until rendering exists: `approved` (recorded, nothing else).
+    /// What the publish step did: `approved` (runs recorded before rendering existed),
+    /// `rendered` (no upload asked for), `published`, `cancelled`, `needs_youtube` (rendered;
+    /// YouTube must be connected or reconnected, then `POST /upload/youtube`).
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_key: Option<String>,
 }

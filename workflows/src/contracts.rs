@@ -4,6 +4,10 @@
 //! cloud SDKs.
 #![allow(unused_variables)]
 
+use gt_types::publish::{
+    EpisodeRef, FinishYouTube, FinishedYouTube, RenderedEpisode, UploadEpisode, UploadOutcome,
+    VideoProcessing, VideoStatusRequest, WrittenExports,
+};
 use gt_types::workflow::{
     AnalyzeClip, AnalyzedClip, ApplyReview, ClipRef, EmbedClip, EmbeddedClip, EpisodePublishInput,
     EpisodePublishOutput, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
@@ -129,6 +133,56 @@ impl EpisodeActivities {
     }
 }
 
+/// Publishing one approved episode (CPU pool; the render encoder is configurable so a GPU
+/// worker can take `publish.render_episode` with NVENC).
+pub struct PublishActivities;
+
+#[activity_definitions]
+impl PublishActivities {
+    /// Renders the episode's cut list to MP4 (smart cut where eligible, else a full re-encode),
+    /// verifies it (decodes end to end, frame count and timestamps, copied packets identical),
+    /// falls back to a full re-encode when verification fails, and stores it at a key derived
+    /// from what was rendered. Reuses an earlier verified render of the same input.
+    /// Heartbeats render progress; non-retryable for a bad cut list or missing sources.
+    #[activity(name = "publish.render_episode")]
+    pub fn render_episode(input: EpisodeRef) -> Result<RenderedEpisode, ActivityError> {
+        unimplemented!()
+    }
+
+    /// SRT and WebVTT subtitles from the (edited) transcript in episode time, the
+    /// OpenTimelineIO timeline and the CMX3600 EDL, stored as artifacts.
+    #[activity(name = "publish.write_exports")]
+    pub fn write_exports(input: EpisodeRef) -> Result<WrittenExports, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Uploads the render to YouTube with the resumable protocol, resuming the session kept on
+    /// the episode. Quota and upload limits come back as `WaitUntil`, not as failures; a
+    /// refused refresh token fails non-retryably ("reconnect YouTube").
+    #[activity(name = "publish.upload_youtube")]
+    pub fn upload_youtube(input: UploadEpisode) -> Result<UploadOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Thumbnail (a refusal is recorded, not fatal), the series' playlist item and, if the
+    /// user enabled it, the captions.
+    #[activity(name = "publish.finish_youtube")]
+    pub fn finish_youtube(input: FinishYouTube) -> Result<FinishedYouTube, ActivityError> {
+        unimplemented!()
+    }
+
+    /// YouTube's processing state of the uploaded video (stored on the episode).
+    #[activity(name = "publish.video_status")]
+    pub fn video_status(input: VideoStatusRequest) -> Result<VideoProcessing, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use publish_activities::{
+    FinishYoutube as FinishYouTubeActivity, RenderEpisode, UploadYoutube as UploadYouTubeActivity,
+    VideoStatus, WriteExports,
+};
+
 pub use episode_activities::{
     ApplyReview as ApplyReviewActivity, ProposeEpisodes, RecordPublishRequest,
     RecordReview as RecordReviewActivity,
@@ -142,6 +196,8 @@ pub use text_activities::{EmbedClip as EmbedClipActivity, SummarizeClip as Summa
 pub mod failure {
     /// Bad input (missing record, corrupt file, invalid cut list): retrying cannot help.
     pub const INVALID_INPUT: &str = "InvalidInput";
+    /// The user must act first (connect or reconnect YouTube): retrying cannot help.
+    pub const NEEDS_USER: &str = "NeedsUser";
 }
 
 /// Activities of the GPU worker pool (`gt-gpu`).

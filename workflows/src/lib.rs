@@ -30,3 +30,14 @@ pub fn failure_message(err: &ActivityExecutionError) -> String {
         other => other.to_string(),
     }
 }
+
+/// The application failure type an activity failed with (`InvalidInput`, `NeedsUser`, …).
+pub fn failure_type(err: &ActivityExecutionError) -> Option<String> {
+    match err {
+        ActivityExecutionError::Failed(f) => match f.cause() {
+            Some(IncomingError::Application(app)) => app.type_name().map(str::to_string),
+            _ => None,
+        },
+        _ => None,
+    }
+}

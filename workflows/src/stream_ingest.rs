@@ -26,7 +26,8 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::common::error::ApplicationFailure;
 use temporalio_workflow::workflows::{join, join_all};
 use temporalio_workflow::{
-    ActivityOptions, ChildWorkflowOptions, ParentClosePolicy, RetryPolicy, SyncWorkflowContext,
+    ActivityOptions, ChildWorkflowOptions, ChildWorkflowStartError, ParentClosePolicy, RetryPolicy,
+    SignalWorkflowOptions, StartChildWorkflowExecutionFailedCause, SyncWorkflowContext,
     WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
@@ -56,6 +57,9 @@ pub const PATCH_TRANSCRIPTION: &str = "transcription-v1";
 pub const PATCH_EPISODES: &str = "episodes-v1";
 /// Publish children are `episode-publish-{owner}-{episode_id}` (was `episode-publish-{id}`).
 pub const PATCH_OWNER_IDS: &str = "owner-ids-v1";
+/// An approval whose episode already has a publish run (from `POST /render`) signals that run
+/// to upload instead of failing the ingestion.
+pub const PATCH_JOIN_RUNNING_PUBLISH: &str = "join-running-publish-v1";
 
 /// A review the main loop has not acted on yet; `recorded` when the update handler already
 /// wrote it (a legacy signal is recorded by the main loop).
@@ -180,6 +184,7 @@ impl StreamIngest {
             record_id: input.stream_id.clone(),
             workflow_id: workflow_id.clone(),
             message,
+            progress: None,
         };
         let running = task(TaskStatus::Running, None);
         ctx.execute_activity(TaskActivities::update_task, running, store_options())
@@ -503,12 +508,39 @@ impl StreamIngest {
                         EpisodePublishInput {
                             user_id: input.user_id.clone(),
                             episode_id: id.clone(),
+                            upload: true,
                         },
                         opts,
                     )
                     .await;
-                if let Err(e) = started {
-                    return Err(Stop::Failed(format!("starting the publish of {id}: {e}")));
+                match started {
+                    Ok(_) => {}
+                    // A run for the episode is already going (`POST /render` started it):
+                    // ask it to upload as well.
+                    Err(ChildWorkflowStartError::StartFailed {
+                        cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists,
+                        ..
+                    }) if owner_ids && ctx.patched(PATCH_JOIN_RUNNING_PUBLISH) => {
+                        let signalled = ctx
+                            .external_workflow(
+                                episode_publish_workflow_id(&input.user_id, id),
+                                None,
+                            )
+                            .signal(
+                                EpisodePublish::request_upload,
+                                (),
+                                SignalWorkflowOptions::default(),
+                            )
+                            .await;
+                        if let Err(e) = signalled {
+                            return Err(Stop::Failed(format!(
+                                "asking the running publish of {id} to upload: {e:?}"
+                            )));
+                        }
+                    }
+                    Err(e) => {
+                        return Err(Stop::Failed(format!("starting the publish of {id}: {e}")));
+                    }
                 }
             }
             out.episodes_approved.extend(approve);

@@ -1,9 +1,12 @@
+pub mod export;
 pub mod health;
 pub mod media;
 pub mod openapi;
+pub mod publish;
 pub mod records;
 pub mod review;
 pub mod search;
 pub mod stream;
 pub mod web;
 pub mod ws;
+pub mod youtube_auth;

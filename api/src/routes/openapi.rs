@@ -81,13 +81,13 @@ fn error_responses() -> Value {
     Value::Object(m)
 }
 
-fn with_errors(ok_code: &str, ok: Value) -> Value {
+pub(crate) fn with_errors(ok_code: &str, ok: Value) -> Value {
     let mut r = error_responses();
     r[ok_code] = ok;
     r
 }
 
-fn json_content(schema: Value, description: &str) -> Value {
+pub(crate) fn json_content(schema: Value, description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema}}})
 }
 
@@ -215,6 +215,9 @@ pub fn document() -> Value {
         "parameters": [{"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}],
         "responses": {"101": {"description": "Switching protocols"}, "401": {"description": "Missing or invalid token"}}
     }}));
+    crate::routes::export::openapi_paths(&mut paths);
+    crate::routes::publish::openapi_paths(&mut paths);
+    crate::routes::youtube_auth::openapi_paths(&mut paths);
     paths.insert(
         "/healthz".into(),
         json!({"get": {"tags": ["health"], "summary": "The process is up", "security": [],

@@ -135,11 +135,20 @@ async fn two_users_with_same_named_streams_never_touch_each_other() {
             "the owner is part of the workflow id: {b}"
         );
     }
-    // Alice also has a stream Bob has nothing like.
+    // Alice also has a stream and an episode Bob has nothing like.
     app.post(
         ALICE,
         "/records/streams",
         json!({"id": "alice-only", "prefix": "alice-only", "title": "secret"}),
+    )
+    .await;
+    app.post(
+        ALICE,
+        "/records/episodes",
+        json!({"id": "alice-only-ep", "title": "secret episode", "cut_list": {
+            "version": "1.0.0",
+            "inputMedia": [{"s3Location": "same/a.mkv", "sections": [{"startFrame": 0, "endFrame": 30}]}],
+            "outputTrack": [{"mediaIndex": 0, "sectionIndex": 0}]}}),
     )
     .await;
     wait_for_review(&app, ALICE).await;
@@ -297,6 +306,43 @@ async fn two_users_with_same_named_streams_never_touch_each_other() {
                 json!({"clipKey": "same/a.mkv", "segments": [{"idx": 0, "text": "Bob was here."}]}),
             ),
             202,
+        ),
+        (
+            Method::POST,
+            "/render".into(),
+            Some(json!({"episodeIds": ["alice-only-ep"]})),
+            404,
+        ),
+        (
+            Method::GET,
+            "/episodes/alice-only-ep/publish".into(),
+            None,
+            404,
+        ),
+        (
+            Method::POST,
+            "/episodes/alice-only-ep/publish/cancel".into(),
+            Some(json!({})),
+            404,
+        ),
+        (
+            Method::POST,
+            "/episodes/alice-only-ep/publish/resume".into(),
+            Some(json!({})),
+            404,
+        ),
+        (
+            Method::POST,
+            "/upload/youtube".into(),
+            Some(json!({"episode_ids": ["alice-only-ep"]})),
+            403,
+        ),
+        (Method::GET, "/auth/youtube/token".into(), None, 503),
+        (
+            Method::GET,
+            "/episodes/alice-only-ep/export.srt".into(),
+            None,
+            404,
         ),
         (Method::GET, "/playlist/alice-only.m3u8".into(), None, 404),
         (Method::GET, "/playlist/same.m3u8".into(), None, 200),

@@ -3,7 +3,7 @@
 //! Record new ones with `gt history <workflow-id> -o tests/histories/<name>.json` (or, for the
 //! episode flow, `GT_RECORD_HISTORIES=dir ./gt test a_recording_becomes`).
 
-use gt_workflows::StreamIngest;
+use gt_workflows::{EpisodePublish, StreamIngest};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -35,6 +35,12 @@ const HISTORIES: &[(&str, &[u8])] = &[
         "stream_ingest_v5_review_update",
         include_bytes!("../../histories/stream_ingest_v5_review_update.json"),
     ),
+    (
+        // An EpisodePublish child from before rendering existed: owner memo, then only the
+        // publish request recorded (`gt up`'s sample, approved with the older binaries).
+        "episode_publish_v1_request_only",
+        include_bytes!("../../histories/episode_publish_v1_request_only.json"),
+    ),
 ];
 
 #[tokio::test]
@@ -43,6 +49,8 @@ async fn recorded_histories_replay_against_the_current_workflows() {
         let replayer = WorkflowReplayer::new(
             WorkflowReplayerOptions::new()
                 .register_workflow::<StreamIngest>()
+                .unwrap()
+                .register_workflow::<EpisodePublish>()
                 .unwrap()
                 .build(),
         )
