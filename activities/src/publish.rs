@@ -249,11 +249,7 @@ impl PublishActivitiesImpl {
     ) {
         let info = ctx.info();
         let run = info.workflow_run_id.clone().unwrap_or_default();
-        let suffix = if kind == TaskType::Upload {
-            "upload"
-        } else {
-            "render"
-        };
+        let suffix = gt_workflows::episode_publish::task_suffix(kind);
         let update = TaskUpdate {
             user_id: user_id.to_string(),
             task_id: format!("{run}-{suffix}"),
@@ -304,6 +300,34 @@ impl PublishActivitiesImpl {
             out.push((input.s3_location.clone(), path));
         }
         Ok(out)
+    }
+
+    /// A client for the user's channel, with their stored tokens.
+    async fn youtube_client(&self, user_id: &str) -> Result<YouTubeClient, ActivityError> {
+        let app = self.youtube.clone().ok_or_else(|| {
+            needs_user("this server has no YouTube app configured (GT_YOUTUBE_CLIENT_ID)")
+        })?;
+        let tokens = Arc::new(StoredTokens::load(self.store.clone(), app.clone(), user_id).await?);
+        YouTubeClient::new(app.config.clone(), tokens).map_err(|e| invalid_input(e.to_string()))
+    }
+
+    /// What the upload sets on the video: the episode's fields, else its series', else the
+    /// defaults, with the user's profile.
+    async fn youtube_fields(
+        &self,
+        user_id: &str,
+        episode: &Episode,
+    ) -> Result<gt_types::publish::YouTubeFields, ActivityError> {
+        let series = match episode.series_id.as_deref() {
+            Some(s) => self
+                .store
+                .get_series(user_id, s)
+                .await
+                .map_err(store_error)?,
+            None => None,
+        };
+        let profile = self.store.profile(user_id).await.map_err(store_error)?;
+        Ok(youtube_fields(episode, series.as_ref(), &profile))
     }
 
     fn profile_of(
@@ -536,9 +560,6 @@ impl PublishActivitiesImpl {
         ctx: ActivityContext,
         input: UploadEpisode,
     ) -> Result<UploadOutcome, ActivityError> {
-        let app = self.youtube.clone().ok_or_else(|| {
-            needs_user("this server has no YouTube app configured (GT_YOUTUBE_CLIENT_ID)")
-        })?;
         let episode = self
             .episode(&EpisodeRef {
                 user_id: input.user_id.clone(),
@@ -549,21 +570,8 @@ impl PublishActivitiesImpl {
         if let Some(video_id) = episode.youtube_video_id.clone().filter(|v| !v.is_empty()) {
             return Ok(UploadOutcome::Uploaded { video_id });
         }
-        let series = match episode.series_id.as_deref() {
-            Some(s) => self
-                .store
-                .get_series(&input.user_id, s)
-                .await
-                .map_err(store_error)?,
-            None => None,
-        };
-        let profile = self
-            .store
-            .profile(&input.user_id)
-            .await
-            .map_err(store_error)?;
         let metadata =
-            gt_youtube::episode_metadata(&youtube_fields(&episode, series.as_ref(), &profile));
+            gt_youtube::episode_metadata(&self.youtube_fields(&input.user_id, &episode).await?);
         metadata
             .validate()
             .map_err(|e| invalid_input(format!("episode '{}': {e}", episode.id)))?;
@@ -572,10 +580,7 @@ impl PublishActivitiesImpl {
             .local_path(&input.render.key)
             .await
             .map_err(store_error)?;
-        let tokens =
-            Arc::new(StoredTokens::load(self.store.clone(), app.clone(), &input.user_id).await?);
-        let client = YouTubeClient::new(app.config.clone(), tokens)
-            .map_err(|e| invalid_input(e.to_string()))?;
+        let client = self.youtube_client(&input.user_id).await?;
 
         let patch = |p: EpisodePatch| {
             let store = self.store.clone();
@@ -705,10 +710,6 @@ impl PublishActivitiesImpl {
         _ctx: ActivityContext,
         input: FinishYouTube,
     ) -> Result<FinishedYouTube, ActivityError> {
-        let app = self
-            .youtube
-            .clone()
-            .ok_or_else(|| needs_user("this server has no YouTube app configured"))?;
         let episode = self
             .episode(&EpisodeRef {
                 user_id: input.user_id.clone(),
@@ -721,24 +722,8 @@ impl PublishActivitiesImpl {
             .as_ref()
             .and_then(|p| p.youtube.clone())
             .unwrap_or_default();
-        let series = match episode.series_id.as_deref() {
-            Some(s) => self
-                .store
-                .get_series(&input.user_id, s)
-                .await
-                .map_err(store_error)?,
-            None => None,
-        };
-        let profile = self
-            .store
-            .profile(&input.user_id)
-            .await
-            .map_err(store_error)?;
-        let fields = youtube_fields(&episode, series.as_ref(), &profile);
-        let tokens =
-            Arc::new(StoredTokens::load(self.store.clone(), app.clone(), &input.user_id).await?);
-        let client = YouTubeClient::new(app.config.clone(), tokens)
-            .map_err(|e| invalid_input(e.to_string()))?;
+        let fields = self.youtube_fields(&input.user_id, &episode).await?;
+        let client = self.youtube_client(&input.user_id).await?;
         let fail = youtube_error;
         let mut out = done.clone();
 
@@ -827,14 +812,7 @@ impl PublishActivitiesImpl {
         _ctx: ActivityContext,
         input: VideoStatusRequest,
     ) -> Result<VideoProcessing, ActivityError> {
-        let app = self
-            .youtube
-            .clone()
-            .ok_or_else(|| needs_user("this server has no YouTube app configured"))?;
-        let tokens =
-            Arc::new(StoredTokens::load(self.store.clone(), app.clone(), &input.user_id).await?);
-        let client = YouTubeClient::new(app.config.clone(), tokens)
-            .map_err(|e| invalid_input(e.to_string()))?;
+        let client = self.youtube_client(&input.user_id).await?;
         let status = client
             .video_status(&input.video_id)
             .await

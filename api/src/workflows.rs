@@ -8,9 +8,8 @@
 //! is "not found", whatever its id.
 
 use gt_types::api::{IngestStatus, PublishStatus, WorkflowStarted};
-use gt_types::publish::PublishProgress;
 use gt_types::workflow::{
-    EmbedClip, EpisodePublishInput, IngestProgress, ReviewOutcome, ReviewUpdate, StreamIngestInput,
+    EmbedClip, EpisodePublishInput, ReviewOutcome, ReviewUpdate, StreamIngestInput,
 };
 use gt_types::{
     OWNER_MEMO, clip_reembed_workflow_id, episode_publish_workflow_id, stream_ingest_workflow_id,
@@ -87,6 +86,16 @@ fn memo_owner(desc: &WorkflowExecutionDescription) -> Option<String> {
 pub enum PublishSignal {
     Cancel,
     Resume,
+}
+
+/// What the API reports of a run (see [`Workflows::report`]).
+struct RunReport<P, O> {
+    run_id: String,
+    status: String,
+    progress: P,
+    note: Option<String>,
+    result: Option<O>,
+    error: Option<String>,
 }
 
 /// A run of the caller's: its latest run id and status.
@@ -222,33 +231,55 @@ impl Workflows {
     ) -> Result<IngestStatus, ApiError> {
         let workflow_id = stream_ingest_workflow_id(user_id, stream_id);
         let run = self.owned_ingest(user_id, stream_id).await?;
-        let handle =
-            self.handle::<gt_workflows::StreamIngestRun>(&workflow_id, Some(run.run_id.clone()));
+        let r = self
+            .report::<gt_workflows::StreamIngestRun, _>(&workflow_id, run, StreamIngest::progress)
+            .await?;
+        Ok(IngestStatus {
+            workflow_id,
+            run_id: r.run_id,
+            status: r.status,
+            progress: r.progress,
+            result: r.result,
+            error: r.error,
+            note: r.note,
+        })
+    }
+
+    /// A run's status, what `query` answers (a note instead when no worker answers in time)
+    /// and, once it has ended, its result or the reason it failed.
+    async fn report<W, Q>(
+        &self,
+        workflow_id: &str,
+        run: OwnedRun,
+        query: Q,
+    ) -> Result<RunReport<Q::Output, W::Output>, ApiError>
+    where
+        W: temporalio_common::HasWorkflowDefinition,
+        Q: temporalio_common::QueryDefinition<Workflow = W::Run, Input = ()>,
+        Q::Output: Default,
+    {
+        let handle = self.handle::<W>(workflow_id, Some(run.run_id.clone()));
         // Queries are answered by a worker; don't hang when none is polling.
         let query_options = WorkflowQueryOptions::builder()
             .rpc_options(RpcOptions::builder().timeout(QUERY_TIMEOUT).build())
             .build();
-        let (progress, note) = match handle
-            .query(StreamIngest::progress, (), query_options)
-            .await
-        {
+        let (progress, note) = match handle.query(query, (), query_options).await {
             Ok(p) => (p, None),
             Err(e @ (WorkflowQueryError::Rpc(_) | WorkflowQueryError::Rejected { .. })) => (
-                IngestProgress::default(),
+                Q::Output::default(),
                 Some(format!(
                     "no worker answered the progress query ({e}); is worker-cpu running?"
                 )),
             ),
-            Err(e) => return Err(unavailable("querying StreamIngest progress", e)),
+            Err(e) => return Err(unavailable("querying a workflow's progress", e)),
         };
-        let mut out = IngestStatus {
-            workflow_id,
+        let mut out = RunReport {
             run_id: run.run_id,
             status: status_name(run.status).to_string(),
             progress,
+            note,
             result: None,
             error: None,
-            note,
         };
         if run.status != WorkflowExecutionStatus::Running {
             match handle.get_result(WorkflowGetResultOptions::default()).await {
@@ -423,40 +454,18 @@ impl Workflows {
     ) -> Result<PublishStatus, ApiError> {
         let workflow_id = episode_publish_workflow_id(user_id, episode_id);
         let run = self.owned_publish(user_id, episode_id).await?;
-        let handle = self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id.clone()));
-        let query_options = WorkflowQueryOptions::builder()
-            .rpc_options(RpcOptions::builder().timeout(QUERY_TIMEOUT).build())
-            .build();
-        let (progress, note) = match handle
-            .query(EpisodePublish::progress, (), query_options)
-            .await
-        {
-            Ok(p) => (p, None),
-            Err(e @ (WorkflowQueryError::Rpc(_) | WorkflowQueryError::Rejected { .. })) => (
-                PublishProgress::default(),
-                Some(format!(
-                    "no worker answered the progress query ({e}); is worker-cpu running?"
-                )),
-            ),
-            Err(e) => return Err(unavailable("querying EpisodePublish progress", e)),
-        };
-        let mut out = PublishStatus {
+        let r = self
+            .report::<EpisodePublishRun, _>(&workflow_id, run, EpisodePublish::progress)
+            .await?;
+        Ok(PublishStatus {
             workflow_id,
-            run_id: run.run_id,
-            status: status_name(run.status).to_string(),
-            progress,
-            result: None,
-            error: None,
-            note,
-        };
-        if run.status != WorkflowExecutionStatus::Running {
-            match handle.get_result(WorkflowGetResultOptions::default()).await {
-                Ok(result) => out.result = Some(result),
-                Err(e @ WorkflowGetResultError::Failed(_)) => out.error = Some(root_message(&e)),
-                Err(e) => out.error = Some(e.to_string()),
-            }
-        }
-        Ok(out)
+            run_id: r.run_id,
+            status: r.status,
+            progress: r.progress,
+            result: r.result,
+            error: r.error,
+            note: r.note,
+        })
     }
 
     /// Asks the episode's running publish to stop (`cancel`) or to end a quota wait (`resume`).

@@ -190,9 +190,10 @@ fn render_plan(
     };
     let fallback_reason = match eligibility {
         Ok(index) => {
-            let done = smart::render_smart(plan, &job.profile, index, &audio, &job.output, &mut |f| {
-                emit(0.05 + 0.75 * f)
-            });
+            let done =
+                smart::render_smart(plan, &job.profile, index, &audio, &job.output, &mut |f| {
+                    emit(0.05 + 0.75 * f)
+                });
             match done {
                 Ok(done) => match verify::verify_with(
                     plan,

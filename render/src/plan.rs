@@ -247,7 +247,8 @@ pub fn frame_pts(frame: u64, fps: Rational, tb: Rational, start_pts: i64) -> i64
 /// The frame (at `fps`) whose presentation time is nearest to `pts` (in `tb`); the inverse of
 /// [`frame_pts`]. Negative for timestamps before `start_pts`.
 pub fn pts_frame(pts: i64, fps: Rational, tb: Rational, start_pts: i64) -> i64 {
-    let num = i128::from(pts - start_pts) * i128::from(tb.numerator()) * i128::from(fps.numerator());
+    let num =
+        i128::from(pts - start_pts) * i128::from(tb.numerator()) * i128::from(fps.numerator());
     let den = i128::from(tb.denominator()) * i128::from(fps.denominator());
     div_round(num, den) as i64
 }
@@ -284,12 +285,16 @@ pub fn build_plan(job: &RenderJob) -> Result<Plan, RenderError> {
         return Err(invalid("the profile's picture size must not be 0"));
     }
     if p.width.is_some_and(|w| w % 2 == 1) || p.height.is_some_and(|h| h % 2 == 1) {
-        return Err(invalid("the profile's picture size must be even (4:2:0 video)"));
+        return Err(invalid(
+            "the profile's picture size must be even (4:2:0 video)",
+        ));
     }
     if let Some((n, d)) = p.fps
         && (n <= 0 || d <= 0)
     {
-        return Err(invalid(format!("the profile's frame rate {n}/{d} is not positive")));
+        return Err(invalid(format!(
+            "the profile's frame rate {n}/{d} is not positive"
+        )));
     }
     // Only the sources the output uses must be readable, but every named one must exist.
     let sources = job

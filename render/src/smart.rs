@@ -136,7 +136,9 @@ pub fn eligibility(plan: &Plan) -> Result<SmartIndex, String> {
             )));
         }
         let ictx = ffmpeg::format::input(&src.path).map_err(|e| why(e.to_string()))?;
-        let stream = ictx.stream(src.video_index).ok_or_else(|| why("no video".into()))?;
+        let stream = ictx
+            .stream(src.video_index)
+            .ok_or_else(|| why("no video".into()))?;
         let params = stream.parameters();
         if params.id() != CodecId::H264 {
             return Err(why(format!("video codec is {:?}, not H.264", params.id())));
@@ -157,7 +159,8 @@ pub fn eligibility(plan: &Plan) -> Result<SmartIndex, String> {
                 extra,
             )
         };
-        let pix = Pixel::from(unsafe { std::mem::transmute::<i32, ffmpeg::ffi::AVPixelFormat>(format) });
+        let pix =
+            Pixel::from(unsafe { std::mem::transmute::<i32, ffmpeg::ffi::AVPixelFormat>(format) });
         if !matches!(pix, Pixel::YUV420P | Pixel::YUVJ420P) {
             return Err(why(format!("pixel format {pix:?} is not 8-bit 4:2:0")));
         }
@@ -166,7 +169,9 @@ pub fn eligibility(plan: &Plan) -> Result<SmartIndex, String> {
             return Err(why("the video is interlaced".into()));
         }
         if x264_profile(profile_idc).is_none() {
-            return Err(why(format!("H.264 profile {profile_idc} is not baseline/main/high")));
+            return Err(why(format!(
+                "H.264 profile {profile_idc} is not baseline/main/high"
+            )));
         }
         let avcc = Avcc::parse(&extradata).map_err(why)?;
         if avcc.nal_length_size != 4 {
@@ -613,7 +618,11 @@ pub fn render_smart(
             ));
         }
         // SAFETY: plain field read.
-        (sps, pps, unsafe { (*enc.as_ptr()).has_b_frames }.max(0) as u64)
+        (
+            sps,
+            pps,
+            unsafe { (*enc.as_ptr()).has_b_frames }.max(0) as u64,
+        )
     };
     let mut avcc = idx.avcc.clone();
     avcc.sps.extend(enc_sps.iter().cloned());
@@ -831,10 +840,9 @@ impl EdgeEncoderConfig {
             (*c).color_range = std::mem::transmute::<i32, ffmpeg::ffi::AVColorRange>(self.color.0);
             (*c).color_primaries =
                 std::mem::transmute::<i32, ffmpeg::ffi::AVColorPrimaries>(self.color.1);
-            (*c).color_trc =
-                std::mem::transmute::<i32, ffmpeg::ffi::AVColorTransferCharacteristic>(
-                    self.color.2,
-                );
+            (*c).color_trc = std::mem::transmute::<i32, ffmpeg::ffi::AVColorTransferCharacteristic>(
+                self.color.2,
+            );
             (*c).colorspace = std::mem::transmute::<i32, ffmpeg::ffi::AVColorSpace>(self.color.3);
             (*c).chroma_sample_location =
                 std::mem::transmute::<i32, ffmpeg::ffi::AVChromaLocation>(self.color.4);
@@ -844,10 +852,7 @@ impl EdgeEncoderConfig {
         opts.set("crf", &EDGE_CRF.to_string());
         opts.set("profile", self.profile);
         if self.level > 0 {
-            opts.set(
-                "level",
-                &format!("{}.{}", self.level / 10, self.level % 10),
-            );
+            opts.set("level", &format!("{}.{}", self.level / 10, self.level % 10));
         }
         opts.set(
             "x264-params",
@@ -911,12 +916,14 @@ fn encode_edge(
     let mut out = Vec::new();
     let mut next_frame = start;
     let fed = |frame: &mut frame::Video,
-                   enc: &mut encoder::Video,
-                   out: &mut Vec<(Packet, u64)>,
-                   next_frame: &mut u64|
+               enc: &mut encoder::Video,
+               out: &mut Vec<(Packet, u64)>,
+               next_frame: &mut u64|
      -> Result<(), RenderError> {
         let Some(ts) = frame.pts().or(frame.timestamp()) else {
-            return Err(RenderError::Failed("a decoded frame has no timestamp".into()));
+            return Err(RenderError::Failed(
+                "a decoded frame has no timestamp".into(),
+            ));
         };
         let f = pts_frame(ts, src.fps, src.time_base, src.start_pts);
         if f < start as i64 || f >= end as i64 {
@@ -976,7 +983,10 @@ fn encode_edge(
     Ok(out)
 }
 
-fn drain_encoder(enc: &mut encoder::Video, out: &mut Vec<(Packet, u64)>) -> Result<(), RenderError> {
+fn drain_encoder(
+    enc: &mut encoder::Video,
+    out: &mut Vec<(Packet, u64)>,
+) -> Result<(), RenderError> {
     let mut p = Packet::empty();
     while enc.receive_packet(&mut p).is_ok() {
         let frame = p
@@ -1250,11 +1260,15 @@ mod tests {
 
     #[test]
     fn annexb_becomes_length_prefixed() {
-        let annexb = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9, 9];
+        let annexb = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9, 9,
+        ];
         let out = to_length_prefixed(&annexb);
         assert_eq!(
             out,
-            vec![0, 0, 0, 3, 0x67, 1, 2, 0, 0, 0, 2, 0x68, 3, 0, 0, 0, 4, 0x65, 9, 9, 9]
+            vec![
+                0, 0, 0, 3, 0x67, 1, 2, 0, 0, 0, 2, 0x68, 3, 0, 0, 0, 4, 0x65, 9, 9, 9
+            ]
         );
         let nals = split_length_prefixed(&out, 4).unwrap();
         assert_eq!(nals.len(), 3);

@@ -37,7 +37,11 @@ fn ffprobe(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("running ffprobe");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -46,12 +50,46 @@ fn ffprobe(args: &[&str]) -> String {
 fn make_source(path: &Path, video_filter: &str, x264_params: &str, tone: u32) {
     let v = format!("testsrc2=size={W}x{H}:rate=60:duration=8{video_filter}");
     let a1 = format!("sine=frequency={tone}:sample_rate=48000:duration=8");
-    let a2 = format!("sine=frequency={}:sample_rate=48000:duration=8", tone * 3 / 2);
+    let a2 = format!(
+        "sine=frequency={}:sample_rate=48000:duration=8",
+        tone * 3 / 2
+    );
     ffmpeg(&[
-        "-f", "lavfi", "-i", &v, "-f", "lavfi", "-i", &a1, "-f", "lavfi", "-i", &a2, "-map",
-        "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "veryfast", "-bf",
-        "3", "-pix_fmt", "yuv420p", "-x264-params", x264_params, "-c:a", "aac", "-ac", "2",
-        "-b:a", "128k", path.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        &v,
+        "-f",
+        "lavfi",
+        "-i",
+        &a1,
+        "-f",
+        "lavfi",
+        "-i",
+        &a2,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-bf",
+        "3",
+        "-pix_fmt",
+        "yuv420p",
+        "-x264-params",
+        x264_params,
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-b:a",
+        "128k",
+        path.to_str().unwrap(),
     ]);
 }
 
@@ -131,8 +169,17 @@ fn decode_all(path: &Path) -> Vec<Vec<u8>> {
         path.extension().unwrap().to_str().unwrap()
     ));
     ffmpeg(&[
-        "-i", path.to_str().unwrap(), "-map", "0:v", "-vsync", "passthrough", "-f", "rawvideo",
-        "-pix_fmt", "yuv420p", raw.to_str().unwrap(),
+        "-i",
+        path.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-vsync",
+        "passthrough",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        raw.to_str().unwrap(),
     ]);
     let data = std::fs::read(&raw).unwrap();
     assert_eq!(data.len() % FRAME_BYTES, 0);
@@ -154,18 +201,21 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 /// Video packets of `path` as ffprobe lists them: (pts seconds, keyframe, md5 of the data).
 fn packets(path: &Path) -> Vec<(f64, bool, String)> {
     ffprobe(&[
-        "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags,data_hash",
-        "-show_data_hash", "md5", "-of", "csv=p=0", path.to_str().unwrap(),
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags,data_hash",
+        "-show_data_hash",
+        "md5",
+        "-of",
+        "csv=p=0",
+        path.to_str().unwrap(),
     ])
     .lines()
     .filter(|l| !l.is_empty())
     .map(|l| {
         let f: Vec<&str> = l.split(',').collect();
-        (
-            f[0].parse().unwrap(),
-            f[1].contains('K'),
-            f[2].to_string(),
-        )
+        (f[0].parse().unwrap(), f[1].contains('K'), f[2].to_string())
     })
     .collect()
 }
@@ -190,7 +240,12 @@ fn source_packets(path: &Path) -> (HashMap<u64, String>, Vec<u64>) {
 
 fn duration(path: &Path, stream: &str) -> f64 {
     ffprobe(&[
-        "-select_streams", stream, "-show_entries", "stream=duration", "-of", "csv=p=0",
+        "-select_streams",
+        stream,
+        "-show_entries",
+        "stream=duration",
+        "-of",
+        "csv=p=0",
         path.to_str().unwrap(),
     ])
     .trim()
@@ -208,9 +263,17 @@ fn smart_cut_across_two_files_is_frame_exact_and_copies_whole_gops() {
     let out = f.dir.join("smart.mp4");
     let mut last = 0.0;
     let report = render(
-        &job(cut_list(&sections, 2), vec![f.a.clone(), f.b.clone()], out.clone(), false),
+        &job(
+            cut_list(&sections, 2),
+            vec![f.a.clone(), f.b.clone()],
+            out.clone(),
+            false,
+        ),
         &mut |p| {
-            assert!(p >= last - 1e-9 && (0.0..=1.0).contains(&p), "progress {p} after {last}");
+            assert!(
+                p >= last - 1e-9 && (0.0..=1.0).contains(&p),
+                "progress {p} after {last}"
+            );
             last = p;
         },
     )
@@ -255,10 +318,14 @@ fn smart_cut_across_two_files_is_frame_exact_and_copies_whole_gops() {
             let frame_psnr = psnr(&got[o], &src[m][sf as usize]);
             if copied {
                 assert_eq!(
-                    out_by_frame[&(o as u64)], &src_pk[m][&sf],
+                    out_by_frame[&(o as u64)],
+                    &src_pk[m][&sf],
                     "output frame {o} (source {m} frame {sf}) is not a byte-identical copy"
                 );
-                assert!(frame_psnr.is_infinite(), "copied frame {o} decodes differently");
+                assert!(
+                    frame_psnr.is_infinite(),
+                    "copied frame {o} decodes differently"
+                );
                 copied_checked += 1;
             } else {
                 worst_edge = worst_edge.min(frame_psnr);
@@ -286,13 +353,21 @@ fn smart_cut_across_two_files_is_frame_exact_and_copies_whole_gops() {
     eprintln!(
         "smart cut: {planned} frames, 360 copied bit-exact, worst re-encoded frame PSNR {worst_edge:.2} dB ({identical} identical)"
     );
-    assert!(worst_edge >= 40.0, "worst edge frame PSNR {worst_edge:.2} dB");
+    assert!(
+        worst_edge >= 40.0,
+        "worst edge frame PSNR {worst_edge:.2} dB"
+    );
 
     // The full re-encode of the same cut list: same frame count, every frame at the same
     // position shows the same picture.
     let full_out = f.dir.join("full.mp4");
     let full = render(
-        &job(cut_list(&sections, 2), vec![f.a.clone(), f.b.clone()], full_out.clone(), true),
+        &job(
+            cut_list(&sections, 2),
+            vec![f.a.clone(), f.b.clone()],
+            full_out.clone(),
+            true,
+        ),
         &mut |_| {},
     )
     .unwrap();
@@ -318,16 +393,30 @@ fn smart_cut_across_two_files_is_frame_exact_and_copies_whole_gops() {
         .args(["-f", "null", "-"])
         .output()
         .unwrap();
-    assert!(log.status.success() && log.stderr.is_empty(), "{}", String::from_utf8_lossy(&log.stderr));
+    assert!(
+        log.status.success() && log.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&log.stderr)
+    );
 }
 
 #[test]
 fn open_gop_and_intra_refresh_sources_fall_back_with_the_reason() {
     let f = fixtures();
-    for (src, why) in [(&f.open_gop, "open GOP"), (&f.intra_refresh, "intra refresh")] {
-        let out = f.dir.join(format!("fallback-{}.mp4", why.replace(' ', "-")));
+    for (src, why) in [
+        (&f.open_gop, "open GOP"),
+        (&f.intra_refresh, "intra refresh"),
+    ] {
+        let out = f
+            .dir
+            .join(format!("fallback-{}.mp4", why.replace(' ', "-")));
         let r = render(
-            &job(cut_list(&[(0, 50, 300)], 1), vec![src.clone()], out.clone(), false),
+            &job(
+                cut_list(&[(0, 50, 300)], 1),
+                vec![src.clone()],
+                out.clone(),
+                false,
+            ),
             &mut |_| {},
         )
         .unwrap();
@@ -342,7 +431,12 @@ fn open_gop_and_intra_refresh_sources_fall_back_with_the_reason() {
 fn a_different_output_size_falls_back() {
     let f = fixtures();
     let out = f.dir.join("scaled.mp4");
-    let mut j = job(cut_list(&[(0, 10, 130)], 1), vec![f.a.clone()], out.clone(), false);
+    let mut j = job(
+        cut_list(&[(0, 10, 130)], 1),
+        vec![f.a.clone()],
+        out.clone(),
+        false,
+    );
     j.profile.width = Some(160);
     j.profile.height = Some(90);
     let r = render(&j, &mut |_| {}).unwrap();
@@ -356,11 +450,19 @@ fn a_cut_on_keyframes_copies_everything() {
     let f = fixtures();
     let out = f.dir.join("aligned.mp4");
     let r = render(
-        &job(cut_list(&[(0, 120, 360)], 1), vec![f.a.clone()], out.clone(), false),
+        &job(
+            cut_list(&[(0, 120, 360)], 1),
+            vec![f.a.clone()],
+            out.clone(),
+            false,
+        ),
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!((r.method, r.copied_packets, r.reencoded_frames), (RenderMethod::SmartCut, 240, 0));
+    assert_eq!(
+        (r.method, r.copied_packets, r.reencoded_frames),
+        (RenderMethod::SmartCut, 240, 0)
+    );
     let (src_pk, _) = source_packets(&f.a);
     for (t, _, h) in packets(&out) {
         let o = (t * 60.0).round() as u64;
@@ -415,19 +517,29 @@ fn verification_decodes_everything_and_catches_a_changed_copied_packet() {
     let out = f.dir.join("tamper.mp4");
     // 10..480: head 10..120 re-encoded, GOPs 120, 240, 360 copied (the middle one is the GOP
     // that edit-point verification does not decode).
-    let j = job(cut_list(&[(0, 10, 480)], 1), vec![f.a.clone()], out.clone(), false);
+    let j = job(
+        cut_list(&[(0, 10, 480)], 1),
+        vec![f.a.clone()],
+        out.clone(),
+        false,
+    );
     let plan = gt_render::plan::build_plan(&j).unwrap();
     let audio = gt_render::audio::render_audio(&plan, &j.profile).unwrap();
     let index = gt_render::smart::eligibility(&plan).unwrap();
-    let done =
-        gt_render::smart::render_smart(&plan, &j.profile, index, &audio, &out, &mut |_| {}).unwrap();
+    let done = gt_render::smart::render_smart(&plan, &j.profile, index, &audio, &out, &mut |_| {})
+        .unwrap();
     assert_eq!(done.copies.len(), 360);
     for depth in [VerifyDepth::Full, VerifyDepth::EditPoints] {
         verify_with(&plan, &audio, &out, &done.copies, depth).unwrap();
     }
     // Flip one byte in the middle of the packet showing output frame 290 (source frame 300).
     let listing = ffprobe(&[
-        "-select_streams", "v:0", "-show_entries", "packet=pts_time,pos,size", "-of", "csv=p=0",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,pos,size",
+        "-of",
+        "csv=p=0",
         out.to_str().unwrap(),
     ]);
     // ffprobe prints the fields in its own order: pts_time, size, pos.
@@ -436,7 +548,8 @@ fn verification_decodes_everything_and_catches_a_changed_copied_packet() {
         .filter_map(|l| {
             let v: Vec<&str> = l.split(',').collect();
             let t: f64 = v[0].parse().ok()?;
-            ((t * 60.0).round() as u64 == 290).then(|| (v[1].parse::<u64>().unwrap(), v[2].parse::<u64>().unwrap()))
+            ((t * 60.0).round() as u64 == 290)
+                .then(|| (v[1].parse::<u64>().unwrap(), v[2].parse::<u64>().unwrap()))
         })
         .next()
         .unwrap();
@@ -445,7 +558,10 @@ fn verification_decodes_everything_and_catches_a_changed_copied_packet() {
     std::fs::write(&out, &bytes).unwrap();
     for depth in [VerifyDepth::Full, VerifyDepth::EditPoints] {
         let e = verify_with(&plan, &audio, &out, &done.copies, depth).unwrap_err();
-        assert!(e.contains("differs from frame 300 of source 0"), "{depth:?}: {e}");
+        assert!(
+            e.contains("differs from frame 300 of source 0"),
+            "{depth:?}: {e}"
+        );
     }
     // A plan with one frame more than the file is caught too.
     let mut longer = plan.clone();

@@ -120,25 +120,7 @@ impl EpisodePublish {
             ctx.state_mut(|s| s.status = out.status.clone());
             return Ok(out);
         }
-        let run_id = ctx.run_id().to_string();
-        let workflow_id = ctx.workflow_id().to_string();
-        let task = |kind: TaskType, status: TaskStatus, message: String| TaskUpdate {
-            user_id: input.user_id.clone(),
-            task_id: format!(
-                "{run_id}-{}",
-                if kind == TaskType::Upload {
-                    "upload"
-                } else {
-                    "render"
-                }
-            ),
-            task_type: kind,
-            status,
-            record_id: input.episode_id.clone(),
-            workflow_id: workflow_id.clone(),
-            message: Some(message),
-            progress: None,
-        };
+        let task = task_of(ctx, &input);
         let result = Self::pipeline(ctx, &input).await;
         let (stage, kind) = ctx.state(|s| {
             let kind = if matches!(
@@ -172,7 +154,7 @@ impl EpisodePublish {
                 let _ = ctx
                     .execute_activity(
                         TaskActivities::update_task,
-                        task(kind, status, message.clone()),
+                        task(kind, status, &message),
                         short_options(),
                     )
                     .await;
@@ -200,25 +182,7 @@ impl EpisodePublish {
         ctx: &mut WorkflowContext<Self>,
         input: &EpisodePublishInput,
     ) -> Result<EpisodePublishOutput, Stop> {
-        let run_id = ctx.run_id().to_string();
-        let workflow_id = ctx.workflow_id().to_string();
-        let task = |kind: TaskType, status: TaskStatus, message: &str| TaskUpdate {
-            user_id: input.user_id.clone(),
-            task_id: format!(
-                "{run_id}-{}",
-                if kind == TaskType::Upload {
-                    "upload"
-                } else {
-                    "render"
-                }
-            ),
-            task_type: kind,
-            status,
-            record_id: input.episode_id.clone(),
-            workflow_id: workflow_id.clone(),
-            message: Some(message.to_string()),
-            progress: None,
-        };
+        let task = task_of(ctx, input);
         let episode = EpisodeRef {
             user_id: input.user_id.clone(),
             episode_id: input.episode_id.clone(),
@@ -463,6 +427,35 @@ impl EpisodePublish {
     #[signal]
     pub fn cancel(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
         self.cancel_requested = true;
+    }
+}
+
+/// The run's task rows: `{run}-render` (rendering) and `{run}-upload` (upload), for the front
+/// end's task drawer (the activities write progress to the same rows).
+fn task_of(
+    ctx: &WorkflowContext<EpisodePublish>,
+    input: &EpisodePublishInput,
+) -> impl Fn(TaskType, TaskStatus, &str) -> TaskUpdate + use<> {
+    let (run_id, workflow_id) = (ctx.run_id().to_string(), ctx.workflow_id().to_string());
+    let (user_id, episode_id) = (input.user_id.clone(), input.episode_id.clone());
+    move |kind, status, message| TaskUpdate {
+        user_id: user_id.clone(),
+        task_id: format!("{run_id}-{}", task_suffix(kind)),
+        task_type: kind,
+        status,
+        record_id: episode_id.clone(),
+        workflow_id: workflow_id.clone(),
+        message: Some(message.to_string()),
+        progress: None,
+    }
+}
+
+/// The task row suffix of a publish step's kind.
+pub fn task_suffix(kind: TaskType) -> &'static str {
+    if kind == TaskType::Upload {
+        "upload"
+    } else {
+        "render"
     }
 }
 

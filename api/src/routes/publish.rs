@@ -142,19 +142,44 @@ async fn render(
             })
             .collect(),
     )?;
+    start_all(&state, &user, &ids, false, "rendering").await
+}
+
+/// Starts (or joins) a publish run for each episode: `202 {message, queued_count, workflows}`.
+async fn start_all(
+    state: &AppState,
+    user: &AuthUser,
+    ids: &[String],
+    upload: bool,
+    doing: &str,
+) -> ApiResult<(StatusCode, Json<PublishStarted>)> {
     let mut workflows = Vec::new();
-    for id in &ids {
+    for id in ids {
+        if upload {
+            state
+                .publish
+                .patch_episode(
+                    &user.user_id,
+                    id,
+                    &EpisodePatch {
+                        upload_status: Some(UploadStatus::ReadyToUpload),
+                        error_message: Some(None),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
         workflows.push(
             state
                 .workflows
-                .start_publish(&user.user_id, id, false)
+                .start_publish(&user.user_id, id, upload)
                 .await?,
         );
     }
     Ok((
         StatusCode::ACCEPTED,
         Json(PublishStarted {
-            message: format!("rendering {} episode(s)", ids.len()),
+            message: format!("{doing} {} episode(s)", ids.len()),
             queued_count: ids.len(),
             workflows,
         }),
@@ -217,35 +242,7 @@ async fn upload_youtube(
         }
     }
     refuse_invalid(problems)?;
-    let mut workflows = Vec::new();
-    for id in &ids {
-        state
-            .publish
-            .patch_episode(
-                &user.user_id,
-                id,
-                &EpisodePatch {
-                    upload_status: Some(UploadStatus::ReadyToUpload),
-                    error_message: Some(None),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        workflows.push(
-            state
-                .workflows
-                .start_publish(&user.user_id, id, true)
-                .await?,
-        );
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(PublishStarted {
-            message: format!("publishing {} episode(s) to YouTube", ids.len()),
-            queued_count: ids.len(),
-            workflows,
-        }),
-    ))
+    start_all(&state, &user, &ids, true, "publishing to YouTube").await
 }
 
 async fn publish_status(

@@ -63,14 +63,22 @@ fn recording(minutes: u32, height: u32) -> anyhow::Result<PathBuf> {
         );
         run(ffmpeg()
             .args(["-f", "lavfi", "-i", &src])
-            .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+            ])
             .args(["-b:v", &format!("{kbps}k"), "-maxrate", &format!("{kbps}k")])
             .args(["-bufsize", &format!("{}k", kbps * 2), "-bf", "3"])
-            .args(["-x264-params", "keyint=120:min-keyint=120:scenecut=0:open-gop=0"])
+            .args([
+                "-x264-params",
+                "keyint=120:min-keyint=120:scenecut=0:open-gop=0",
+            ])
             .arg(&tmp))?;
         std::fs::rename(&tmp, &chunk)?;
     }
-    eprintln!("assembling {} ({minutes} min, two AAC tracks)", out.display());
+    eprintln!(
+        "assembling {} ({minutes} min, two AAC tracks)",
+        out.display()
+    );
     // Whole chunks only: cutting the copied video with `-t` would leave a broken last GOP.
     let secs = minutes * 60;
     let loops = minutes / CHUNK_MINUTES - 1;
@@ -106,7 +114,11 @@ fn cut_list(minutes: u32) -> serde_json::Value {
             // Offsets that are never a multiple of 120.
             let start = i * slot + 37 + (i * 13) % 50;
             let end = (start + keep).min(total - 1);
-            let end = if end % 120 == 0 { end - 7 } else { end };
+            let end = if end.is_multiple_of(120) {
+                end - 7
+            } else {
+                end
+            };
             json!({"startFrame": start, "endFrame": end})
         })
         .collect();
@@ -182,7 +194,9 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "threads={} runs={}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         args.runs
     );
     println!(

@@ -384,6 +384,15 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
     assert_eq!(e1["review_status"], "approved");
     let (_, e2) = app.get(ALICE, &format!("/records/episodes/{ep2}")).await;
     assert_eq!(e2["review_status"], "rejected");
+    // The publish child renders and exports; with no YouTube app on this server it ends asking
+    // for one.
+    let published =
+        crate::publish::wait_for_publish(&app, ALICE, ep1, Duration::from_secs(180)).await;
+    assert_eq!(
+        published["result"]["status"], "needs_youtube",
+        "{published}"
+    );
+    assert!(published["result"]["render_key"].is_string(), "{published}");
     let child = fetch_history(&app, &gt_types::episode_publish_workflow_id(ALICE, ep1)).await;
     assert!(
         child.to_string().contains("WorkflowExecutionCompleted"),

@@ -121,7 +121,12 @@ async fn connect_youtube(app: &TestApp, user: &str) {
 }
 
 /// Waits for the episode's latest publish run to end; returns its status.
-async fn wait_for_publish(app: &TestApp, user: &str, episode: &str, limit: Duration) -> Value {
+pub(crate) async fn wait_for_publish(
+    app: &TestApp,
+    user: &str,
+    episode: &str,
+    limit: Duration,
+) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let (s, b) = app.get(user, &format!("/episodes/{episode}/publish")).await;
@@ -610,7 +615,75 @@ async fn an_upload_survives_faults_a_killed_worker_and_a_quota_wall() {
         next.at.duration_since(log[date_503].at).unwrap() >= Duration::from_millis(900),
         "retried too early"
     );
+
+    // Google revokes the authorization: the next publish asks the user to reconnect YouTube
+    // (one refresh attempt, no retry loop), and the render it made is kept.
+    let sealed: String = sqlx::query_scalar(
+        "SELECT sealed_tokens FROM oauth_connections WHERE user_id = $1 AND provider = 'youtube'",
+    )
+    .bind(ALICE)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    let key = TokenKey::derive(TOKEN_KEY.as_bytes()).unwrap();
+    let tokens = gt_youtube::token_box::open(&key, &sealed).unwrap();
+    fake.revoke_refresh_token(&tokens.refresh_token);
+    fake.expire_access_tokens();
+    let refused_before = refused_refreshes(&fake);
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/records/episodes",
+            json!(episode_body("ep-revoked", "Revoked", "up/a.mkv", 150)),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let mut worker = spawn_worker();
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/upload/youtube",
+            json!({"episode_ids": ["ep-revoked"]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let revoked = wait_for_publish(&app, ALICE, "ep-revoked", Duration::from_secs(180)).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    assert_eq!(revoked["result"]["status"], "needs_youtube", "{revoked}");
+    assert!(
+        revoked["progress"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reconnect"),
+        "{revoked}"
+    );
+    assert!(revoked["result"]["render_key"].is_string(), "{revoked}");
+    assert_eq!(
+        refused_refreshes(&fake),
+        refused_before + 1,
+        "one refresh, no loop"
+    );
+    let (_, token) = app.get(ALICE, "/auth/youtube/token").await;
+    assert_eq!(token, json!({"connected": false, "needs_reconnect": true}));
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/upload/youtube",
+            json!({"episode_ids": ["ep-revoked"]}),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(b["message"].as_str().unwrap().contains("reconnect"), "{b}");
+    assert_eq!(fake.videos().len(), 1);
     app.stop().await;
+}
+
+fn refused_refreshes(fake: &FakeYouTube) -> usize {
+    fake.token_requests()
+        .iter()
+        .filter(|t| t.grant_type == "refresh_token" && t.status >= 400)
+        .count()
 }
 
 #[tokio::test]
@@ -709,5 +782,50 @@ async fn render_and_publish_routes_belong_to_their_user() {
     let (_, bob_ep) = app.get(BOB, "/records/episodes/mine").await;
     assert_eq!(bob_ep["render_uri"], Value::Null);
     assert_eq!(bob_ep["youtube_video_id"], Value::Null);
+
+    // A render in progress can be cancelled: the run ends `cancelled`, its task ABORTED, and
+    // nothing is stored under a render key. (A smaller size in the profile makes it a full
+    // re-encode, long enough to be caught running.)
+    probed_clip(&app, ALICE, "up/long.mkv", 150.0).await;
+    let (s, b) = app
+        .put(
+            ALICE,
+            "/records/profiles/my-profile",
+            json!({"renderProfile": {"width": 320, "height": 180}}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{b}");
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/records/episodes",
+            json!(episode_body("long", "Long", "up/long.mkv", 4500)),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app
+        .post(ALICE, "/render", json!({"episodeIds": ["long"]}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    wait_for_publish_stage(&app, "long", "rendering").await;
+    let (s, b) = app
+        .post(ALICE, "/episodes/long/publish/cancel", json!({}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let cancelled = wait_for_publish(&app, ALICE, "long", Duration::from_secs(60)).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    let (_, tasks) = app
+        .get(ALICE, "/records/tasks?filter={\"record_id\":\"long\"}")
+        .await;
+    let render_task = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_type"] == "rendering")
+        .cloned()
+        .unwrap();
+    assert_eq!(render_task["status"], "ABORTED", "{render_task}");
+    let (_, long) = app.get(ALICE, "/records/episodes/long").await;
+    assert_eq!(long["render_uri"], Value::Null, "{long}");
     app.stop().await;
 }

@@ -154,15 +154,16 @@ async fn filters_select_the_right_records() {
         )
         .await;
     assert_eq!(s, 201);
-    // render_uri and upload_status are the server's (rendering and upload write them): the
-    // bodies' values were ignored; set them as the pipeline would.
+    // render_uri, upload_status and youtube_video_id are the server's (rendering and upload
+    // write them): the bodies' values were ignored; set them as the pipeline would.
     let (_, e1) = app.get(ALICE, "/records/episodes/e1").await;
     let (_, e2) = app.get(ALICE, "/records/episodes/e2").await;
     assert_eq!(e1["upload_status"], Value::Null, "{e1}");
+    assert_eq!(e1["youtube_video_id"], Value::Null, "{e1}");
     assert_eq!(e2["render_uri"], Value::Null, "{e2}");
     for sql in [
         "UPDATE episodes SET render_uri = 'alice/renders/e2.mp4' WHERE id = 'e2'",
-        "UPDATE episodes SET upload_status = 'SUCCESS' WHERE id = 'e1'",
+        "UPDATE episodes SET upload_status = 'SUCCESS', youtube_video_id = 'yt1' WHERE id = 'e1'",
     ] {
         sqlx::query(sql).execute(app.store.pool()).await.unwrap();
     }
