@@ -1,6 +1,8 @@
 -- Publishing (EpisodePublish): what rendering, exports and the upload produced, kept on the
 -- episode; progress of long steps on the task row; per-user OAuth connections.
 ALTER TABLE episodes ADD COLUMN publish jsonb;
+-- A scheduled YouTube publication: the video is uploaded private and goes public then.
+ALTER TABLE episodes ADD COLUMN publish_at timestamptz;
 ALTER TABLE tasks ADD COLUMN progress double precision;
 
 ALTER TABLE profiles ADD COLUMN "youtubeCaptions" boolean;

@@ -268,6 +268,7 @@ pub const EPISODES: Resource = Resource {
         f("start_time", Float),
         f("end_time", Float),
         f("publish", Object),
+        f("publish_at", Timestamp),
     ],
     search: &["title", "description"],
     id_field: None,

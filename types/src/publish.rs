@@ -204,8 +204,11 @@ pub struct YouTubeFields {
     pub description: String,
     pub tags: Vec<String>,
     pub category_id: String,
-    /// `private`, `unlisted` or `public` (the profile's `youtubePrivacy`; private by default).
+    /// `private`, `unlisted` or `public` (the profile's `youtubePrivacy`; private by default,
+    /// and private when the episode is scheduled).
     pub privacy: String,
+    /// The episode's `publish_at`: YouTube makes the private video public then.
+    pub publish_at: Option<crate::records::Timestamp>,
     pub notify_subscribers: bool,
     pub playlist_id: Option<String>,
     /// The profile's `youtubeCaptions`.
@@ -242,10 +245,15 @@ pub fn youtube_fields(
             .or_else(|| series.and_then(|s| s.category))
             .unwrap_or(DEFAULT_CATEGORY)
             .to_string(),
-        privacy: profile
-            .youtube_privacy
-            .clone()
-            .unwrap_or_else(|| "private".into()),
+        privacy: if episode.publish_at.is_some() {
+            "private".into()
+        } else {
+            profile
+                .youtube_privacy
+                .clone()
+                .unwrap_or_else(|| "private".into())
+        },
+        publish_at: episode.publish_at,
         notify_subscribers: episode
             .notify_subscribers
             .or_else(|| series.and_then(|s| s.notify_subscribers))

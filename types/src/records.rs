@@ -167,6 +167,8 @@ pub struct Episode {
     pub publish: Option<crate::publish::PublishRecord>,
     /// Chapters in episode seconds (from the proposal, or edited in review).
     pub chapters: Option<Vec<crate::episode::Chapter>>,
+    /// Scheduled publication on YouTube: uploaded private, public at this time.
+    pub publish_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

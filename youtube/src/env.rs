@@ -81,7 +81,7 @@ pub fn episode_metadata(fields: &gt_types::publish::YouTubeFields) -> crate::Vid
             "unlisted" => Privacy::Unlisted,
             _ => Privacy::Private,
         },
-        publish_at: None,
+        publish_at: fields.publish_at,
         made_for_kids: false,
         notify_subscribers: fields.notify_subscribers,
         default_language: None,

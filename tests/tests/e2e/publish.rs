@@ -251,7 +251,7 @@ async fn an_approved_episode_is_rendered_exported_and_published_on_youtube() {
         .put(
             ALICE,
             "/records/profiles/my-profile",
-            json!({"youtubeCaptions": true, "standardTags": ["speedrun"]}),
+            json!({"youtubeCaptions": true, "standardTags": ["speedrun"], "youtubePrivacy": "public"}),
         )
         .await;
     assert!(s == 200 || s == 201, "{b}");
@@ -274,6 +274,18 @@ async fn an_approved_episode_is_rendered_exported_and_published_on_youtube() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let id = episode["id"].as_str().unwrap().to_string();
+    // Scheduled: YouTube gets it private with the time to go public.
+    let publish_at = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let (s, b) = app
+        .put(
+            ALICE,
+            &format!("/records/episodes/{id}"),
+            json!({"publish_at": publish_at}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let mut ws = websocket(&app, ALICE).await;
     let (s, b) = app
         .post(ALICE, "/stream/pub/review", json!({"approve": [id]}))
@@ -303,6 +315,11 @@ async fn an_approved_episode_is_rendered_exported_and_published_on_youtube() {
     assert_eq!(videos[0].sha256, sha256_file(&render));
     assert_eq!(videos[0].resource["snippet"]["title"], ep["title"]);
     assert_eq!(videos[0].resource["status"]["privacyStatus"], "private");
+    let scheduled = videos[0].resource["status"]["publishAt"].as_str().unwrap();
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(scheduled).unwrap(),
+        chrono::DateTime::parse_from_rfc3339(&publish_at).unwrap()
+    );
     let tags = videos[0].resource["snippet"]["tags"].to_string();
     assert!(tags.contains("speedrun"), "{tags}");
 
@@ -449,6 +466,8 @@ async fn an_upload_survives_faults_a_killed_worker_and_a_quota_wall() {
             json!([
                 episode_body("ep-up", "Faults everywhere", "up/a.mkv", 300),
                 episode_body("ep-bad", "A <b>bold</b> title", "up/a.mkv", 300),
+                json!({"id": "ep-past", "title": "Too late", "publish_at": "2020-01-01T00:00:00Z",
+                       "cut_list": episode_body("x", "x", "up/a.mkv", 300)["cut_list"]}),
             ]),
         )
         .await;
@@ -459,12 +478,14 @@ async fn an_upload_survives_faults_a_killed_worker_and_a_quota_wall() {
         .post(
             ALICE,
             "/upload/youtube",
-            json!({"episode_ids": ["ep-up", "ep-bad"]}),
+            json!({"episode_ids": ["ep-up", "ep-bad", "ep-past"]}),
         )
         .await;
     assert_eq!(s, 400, "{b}");
     assert_eq!(b["validation_errors"][0]["episode_id"], "ep-bad", "{b}");
+    assert_eq!(b["validation_errors"][1]["episode_id"], "ep-past", "{b}");
     assert!(b["message"].as_str().unwrap().contains("'<'"), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("future"), "{b}");
     let (s, _) = app.get(ALICE, "/episodes/ep-up/publish").await;
     assert_eq!(s, 404, "nothing was started");
     // Bob has no YouTube connection.
