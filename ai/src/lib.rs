@@ -211,6 +211,34 @@ pub struct ChatModel {
 }
 
 impl ChatModel {
+    /// One plain chat completion over `messages` (OpenAI's `{role, content}` objects, passed
+    /// through as given); returns the assistant's reply text. A refusal, a reply cut short or
+    /// one without text is an error.
+    pub async fn converse(&self, messages: &[Value]) -> anyhow::Result<String> {
+        let response: Value = self
+            .client
+            .chat()
+            .create_byot(json!({
+                "model": self.model,
+                "messages": messages,
+                "stream": false,
+            }))
+            .await
+            .context("chat completion request failed")?;
+        let choice = &response["choices"][0];
+        if let Some(refusal) = choice["message"]["refusal"].as_str() {
+            bail!("the model refused: {refusal}");
+        }
+        let finish = choice["finish_reason"].as_str().unwrap_or("");
+        if finish != "stop" {
+            bail!("the model stopped early (finish_reason {finish:?})");
+        }
+        choice["message"]["content"]
+            .as_str()
+            .map(str::to_string)
+            .context("the reply has no content")
+    }
+
     /// One chat completion whose reply must be JSON matching `schema` (strict structured
     /// output); returns the parsed reply. A reply cut short (`finish_reason` other than
     /// `stop`), a refusal or invalid JSON is an error (the caller's retry policy decides).

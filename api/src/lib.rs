@@ -47,6 +47,8 @@ pub struct AppState {
     pub youtube: Option<Arc<gt_youtube::YouTubeApp>>,
     /// The recordings root, for the source paths in editor exports.
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// The chat model behind `POST /ai/chat`, when an OpenAI key is configured.
+    pub chat: Option<gt_ai::ChatModel>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -79,6 +81,7 @@ pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
         .merge(routes::review::router())
         .merge(routes::publish::router())
         .merge(routes::youtube_auth::router())
+        .merge(routes::compat::router())
         .merge(routes::export::router())
         .merge(routes::search::router())
         .merge(routes::ws::router())
@@ -88,6 +91,10 @@ pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
         .merge(routes::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::media::issue_media_cookie,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
@@ -130,6 +137,7 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
         youtube: config.youtube.clone().map(Arc::new),
         recordings_dir: config.recordings_dir.clone(),
         embedder: config.ai.embedder()?,
+        chat: config.ai.chat(),
         hub: routes::ws::TaskHub::start(pool),
         workflows: Workflows::new(
             client,

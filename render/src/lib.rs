@@ -195,12 +195,15 @@ fn render_plan(
                     emit(0.05 + 0.75 * f)
                 });
             match done {
+                // Every frame is decoded before the file counts as done (the publish contract),
+                // although the copied GOPs are also checked byte for byte; `EditPoints` would
+                // decode only what a join can break and is ~3x cheaper on long episodes.
                 Ok(done) => match verify::verify_with(
                     plan,
                     &audio,
                     &job.output,
                     &done.copies,
-                    verify::VerifyDepth::EditPoints,
+                    verify::VerifyDepth::Full,
                 ) {
                     Ok(()) => {
                         emit(1.0);

@@ -3,7 +3,9 @@
 //! and transcript edits. Every write is idempotent (replace-by-natural-key).
 
 use async_trait::async_trait;
-use gt_types::episode::{ClipSummary, ReviewStatus, SearchHit, best_matching_start, stream_link};
+use gt_types::episode::{
+    ClipSummary, ReviewStatus, SearchHit, best_matching_start, stream_link, word_ranges,
+};
 use gt_types::records::VideoClip;
 use pgvector::Vector;
 use serde_json::Value;
@@ -56,6 +58,158 @@ fn dim_of(v: &[f32]) -> StoreResult<i32> {
     Ok(v.len() as i32)
 }
 
+/// Reciprocal rank fusion's `k`: a window's fused score is the sum of 1 / (k + rank) over the
+/// rankings it appears in. 60 is the value of Cormack, Clarke & Büttcher (2009), which later
+/// work found robust; it keeps the first few places of either ranking close together, so a
+/// window near the top of both beats one that tops only one.
+pub const RRF_K: i64 = 60;
+
+/// How many windows each ranking contributes to the fusion (at least the hits asked for). Deep
+/// enough that a window a few dozen places down one ranking and high in the other still
+/// surfaces; shallow enough that the HNSW scan stays within a few hundred candidates.
+pub const CANDIDATE_DEPTH: i64 = 50;
+
+/// The full-text search configuration; must be the one migration 0008's generated column uses.
+pub const TEXT_SEARCH_CONFIG: &str = "english";
+
+/// The `SET LOCAL`s every search runs in its transaction. `hnsw.iterative_scan`: with a filter,
+/// HNSW keeps scanning until enough rows pass it (pgvector 0.8). `plan_cache_mode`: the best plan
+/// for the full-text half depends on how many windows hold the words (GIN bitmap scan, or the
+/// stream index for a small stream), which a generic plan cannot know.
+pub const SEARCH_SETTINGS: [&str; 2] = [
+    "hnsw.iterative_scan = relaxed_order",
+    "plan_cache_mode = force_custom_plan",
+];
+
+/// Candidates per ranking for a search asking for `limit` hits.
+pub fn candidate_depth(limit: i64) -> i64 {
+    limit.max(CANDIDATE_DEPTH)
+}
+
+/// The hybrid search `search_windows` runs, for vectors of dimension `dim`. Parameters: $1 the
+/// query vector (binary), $2 user, $3 model, $4 stream or NULL, $5 hits, $6 candidate depth,
+/// $7 the query text. Two rankings of the caller's windows, each `$6` deep:
+/// - the nearest embeddings (cosine), through the dimension's partial HNSW index: the cast must
+///   match the index expression, and `dim` is an integer we computed, not caller text. The
+///   vector is bound in pgvector's binary form: bound as text, a plan that visits rows one by
+///   one re-parsed it per row (an exact scan of 1 M windows went from 1.1 s to 29.6 s);
+/// - the windows holding every word of the query (English stems, stop words ignored; GIN index
+///   on the generated `text_search`), those holding them as a phrase first, then by cover
+///   density (`ts_rank_cd`: the words close together).
+///
+/// They are fused by reciprocal rank with `RRF_K`; a phrase match counts its text rank twice, so
+/// a window holding the remembered phrase outranks one that is only nearest by embedding. Ties
+/// go to the window in the text ranking, then to the higher cosine.
+pub fn hybrid_search_sql(dim: i32) -> String {
+    let (k, cfg) = (RRF_K, TEXT_SEARCH_CONFIG);
+    format!(
+        "WITH nearest AS (
+             SELECT clip_key, idx, row_number() OVER (ORDER BY distance, clip_key, idx) AS rank
+             FROM (SELECT clip_key, idx, embedding::vector({dim}) <=> $1::vector({dim}) AS distance
+                   FROM transcript_windows
+                   WHERE dim = {dim} AND user_id = $2 AND model = $3
+                     AND ($4::text IS NULL OR stream_id = $4)
+                   ORDER BY embedding::vector({dim}) <=> $1::vector({dim})
+                   LIMIT $6) by_vector
+         ),
+         worded AS (
+             SELECT clip_key, idx, phrase,
+                    row_number() OVER (ORDER BY phrase DESC, density DESC, clip_key, idx) AS rank
+             FROM (SELECT clip_key, idx,
+                          text_search @@ phraseto_tsquery('{cfg}', $7) AS phrase,
+                          ts_rank_cd(text_search, plainto_tsquery('{cfg}', $7)) AS density
+                   FROM transcript_windows
+                   WHERE text_search @@ plainto_tsquery('{cfg}', $7)
+                     AND dim = {dim} AND user_id = $2 AND model = $3
+                     AND ($4::text IS NULL OR stream_id = $4)
+                   ORDER BY phrase DESC, density DESC, clip_key, idx
+                   LIMIT $6) by_text
+         ),
+         fused AS (
+             SELECT coalesce(n.clip_key, w.clip_key) AS clip_key, coalesce(n.idx, w.idx) AS idx,
+                    n.rank AS vector_rank, w.rank AS text_rank,
+                    coalesce(w.phrase, false) AS phrase,
+                    coalesce(1 / ({k} + n.rank)::float8, 0)
+                      + coalesce((CASE WHEN w.phrase THEN 2 ELSE 1 END) / ({k} + w.rank)::float8, 0)
+                      AS rank_score
+             FROM nearest n FULL JOIN worded w ON w.clip_key = n.clip_key AND w.idx = n.idx
+         )
+         SELECT t.stream_id, t.clip_key, t.stream_start, t.stream_end, t.text,
+                1 - (t.embedding::vector({dim}) <=> $1::vector({dim})) AS score,
+                f.rank_score, f.vector_rank, f.text_rank, f.phrase
+         FROM fused f
+         JOIN transcript_windows t
+           ON t.user_id = $2 AND t.model = $3 AND t.clip_key = f.clip_key AND t.idx = f.idx
+         ORDER BY f.rank_score DESC, f.text_rank NULLS LAST, score DESC, t.clip_key, t.idx
+         LIMIT $5"
+    )
+}
+
+/// Fills each hit's `matched_words` and `highlights`: the words of the query and of the hits are
+/// reduced to lexemes by Postgres with the search's own configuration, so what is highlighted is
+/// what full-text search compares (a stop word is never highlighted; "baked" lights up for
+/// "baking").
+async fn mark_matches(
+    conn: &mut sqlx::PgConnection,
+    query: &str,
+    hits: &mut [SearchHit],
+) -> StoreResult<()> {
+    use std::collections::{BTreeSet, HashMap, HashSet};
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let query_words: Vec<String> = word_ranges(query)
+        .into_iter()
+        .map(|(_, w)| w.to_lowercase())
+        .collect();
+    let mut distinct: BTreeSet<String> = query_words.iter().cloned().collect();
+    for h in hits.iter() {
+        distinct.extend(
+            word_ranges(&h.text)
+                .into_iter()
+                .map(|(_, w)| w.to_lowercase()),
+        );
+    }
+    let distinct: Vec<String> = distinct.into_iter().collect();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT word, array(SELECT lexeme FROM unnest(to_tsvector('{TEXT_SEARCH_CONFIG}', word)))
+         FROM unnest($1::text[]) AS word"
+    )))
+    .bind(&distinct)
+    .fetch_all(&mut *conn)
+    .await?;
+    let lexemes: HashMap<String, Vec<String>> =
+        rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+    let of = |w: &str| lexemes.get(w).map(Vec::as_slice).unwrap_or_default();
+    let wanted: HashSet<&str> = query_words
+        .iter()
+        .flat_map(|w| of(w))
+        .map(String::as_str)
+        .collect();
+    for h in hits.iter_mut() {
+        let mut present: HashSet<&str> = HashSet::new();
+        for (range, word) in word_ranges(&h.text) {
+            let found: Vec<&str> = of(&word.to_lowercase())
+                .iter()
+                .map(String::as_str)
+                .filter(|l| wanted.contains(l))
+                .collect();
+            if !found.is_empty() {
+                h.highlights.push(range);
+                present.extend(found);
+            }
+        }
+        let mut seen = HashSet::new();
+        h.matched_words = query_words
+            .iter()
+            .filter(|w| of(w).iter().any(|l| present.contains(l.as_str())))
+            .filter(|w| seen.insert(w.as_str()))
+            .cloned()
+            .collect();
+    }
+    Ok(())
+}
+
 /// What ingestion derives from transcripts and what review and search do with it, behind a
 /// trait like the records and the pipeline's typed operations (another backend implements it;
 /// a DynamoDB deployment keeps this part in Postgres, see ARCHITECTURE.md).
@@ -92,9 +246,11 @@ pub trait InsightStore: Send + Sync {
         windows: &[WindowRow],
     ) -> StoreResult<()>;
 
-    /// The `limit` windows nearest to `query` (cosine) among the user's windows embedded with
-    /// `model`, optionally within one stream. Uses the dimension's HNSW index. Each hit links to
-    /// the segment in its window that shares most words with `text` (the query as typed).
+    /// The `limit` best windows for the query among the user's windows embedded with `model`,
+    /// optionally within one stream: the nearest embeddings to `query` (the dimension's HNSW
+    /// index) fused by reciprocal rank with full-text search for `text` (the query as typed;
+    /// see `hybrid_search_sql`). Each hit says which query words it holds and where, and links
+    /// to the segment in its window that shares most words with `text`.
     async fn search_windows(
         &self,
         user_id: &str,
@@ -292,37 +448,27 @@ impl InsightStore for PgStore {
         limit: i64,
     ) -> StoreResult<Vec<SearchHit>> {
         let dim = dim_of(query)?;
-        // The cast must match the partial index expression for the planner to use it; the
-        // dimension is an integer we computed, not caller text. The query vector is bound in
-        // pgvector's binary form: bound as text, a generic plan that visits rows one by one
-        // re-parsed it per row (an exact scan of 1 M windows went from 1.1 s to 29.6 s).
-        let sql = format!(
-            "SELECT stream_id, clip_key, stream_start, stream_end, text,
-                    1 - (embedding::vector({dim}) <=> $1::vector({dim})) AS score
-             FROM transcript_windows
-             WHERE dim = {dim} AND user_id = $2 AND model = $3
-               AND ($4::text IS NULL OR stream_id = $4)
-             ORDER BY embedding::vector({dim}) <=> $1::vector({dim})
-             LIMIT $5"
-        );
         let mut tx = self.pool().begin().await?;
-        // With a filter, let HNSW keep scanning until enough rows pass it (pgvector 0.8).
-        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        for setting in SEARCH_SETTINGS {
+            sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL {setting}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(hybrid_search_sql(dim)))
             .bind(Vector::from(query.to_vec()))
             .bind(user_id)
             .bind(model)
             .bind(stream_id)
             .bind(limit)
+            .bind(candidate_depth(limit))
+            .bind(text)
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
         let mut hits: Vec<SearchHit> = rows
             .into_iter()
             .map(|r| {
                 let start: f64 = r.get(2);
+                let rank = |i: usize| r.get::<Option<i64>, _>(i).map(|n| n as u32);
                 SearchHit {
                     stream_id: r.get(0),
                     clip_key: r.get(1),
@@ -332,11 +478,17 @@ impl InsightStore for PgStore {
                     score: r.get(5),
                     at: start,
                     link: String::new(),
+                    rank_score: r.get(6),
+                    vector_rank: rank(7),
+                    text_rank: rank(8),
+                    phrase_match: r.get(9),
+                    matched_words: Vec::new(),
+                    highlights: Vec::new(),
                 }
             })
             .collect();
-        // relaxed_order may return near-ties slightly out of order.
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        mark_matches(&mut tx, text, &mut hits).await?;
+        tx.commit().await?;
         // The moment inside each window: its best-matching segment.
         let keys: Vec<String> = hits.iter().map(|h| h.clip_key.clone()).collect();
         let segments = sqlx::query(

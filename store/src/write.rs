@@ -2,9 +2,12 @@
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{Field, Resource};
+use chrono::{DateTime, LocalResult, TimeZone};
+use chrono_tz::Tz;
+
+use crate::catalog::{Field, FieldType, Resource};
 use crate::error::StoreError;
-use crate::value::{TypedValue, typed};
+use crate::value::{TypedValue, parse_local_timestamp, typed};
 
 /// Longest id a client may choose. Ids appear in URLs and workflow ids.
 pub const MAX_ID_LEN: usize = 512;
@@ -133,6 +136,86 @@ pub fn validate_write(
     })
 }
 
+/// The date-time fields of `body` (one record) written without a zone, like a
+/// `datetime-local` input's `2024-03-01T20:30`. Strings that are not date-times are left to
+/// [`validate_write`] to reject.
+fn local_times<'a>(resource: &Resource, body: &'a Value) -> Vec<(&'a str, &'a str)> {
+    let Some(map) = body.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter(|(k, _)| {
+            resource
+                .field(k)
+                .is_some_and(|f| f.ty == FieldType::Timestamp)
+        })
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .filter(|(_, s)| DateTime::parse_from_rfc3339(s).is_err())
+        .filter(|(_, s)| parse_local_timestamp(s).is_some())
+        .collect()
+}
+
+/// Whether `body` has a date-time without zone (so the caller needs the user's time zone).
+pub fn has_local_times(resource: &Resource, body: &Value) -> bool {
+    !local_times(resource, body).is_empty()
+}
+
+/// Places the zone-less date-times of `body` in `zone` (an IANA name, the user's profile
+/// time zone) and rewrites them as RFC 3339 with that offset, so what is stored is one instant.
+/// Without a zone they stay as they are and mean UTC ([`crate::value::parse_timestamp`]).
+///
+/// A time that does not exist in the zone (the hour the clocks skip) or exists twice (the hour
+/// they repeat), or a profile zone that is not an IANA name, is an error naming the field:
+/// guessing would store a wrong instant.
+pub fn resolve_local_times(
+    resource: &Resource,
+    body: &mut Value,
+    zone: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(zone) = zone.map(str::trim).filter(|z| !z.is_empty()) else {
+        return Ok(());
+    };
+    let found: Vec<(String, String)> = local_times(resource, body)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let tz: Tz = zone.parse().map_err(|_| {
+        invalid(format!(
+            "field '{}' has no time zone, and the profile's timezone {zone:?} is not an IANA \
+             time zone name (such as Europe/Berlin): send the time with an offset or fix the profile",
+            found[0].0
+        ))
+    })?;
+    // All resolved before any is written: an error leaves the body as it was.
+    let mut resolved = Vec::with_capacity(found.len());
+    for (name, text) in found {
+        let naive = parse_local_timestamp(&text).expect("filtered by local_times");
+        let at = match tz.from_local_datetime(&naive) {
+            LocalResult::Single(t) => t,
+            LocalResult::Ambiguous(..) => {
+                return Err(invalid(format!(
+                    "field '{name}': {text} happens twice in {zone} (the clocks go back that \
+                     night); send it with an offset"
+                )));
+            }
+            LocalResult::None => {
+                return Err(invalid(format!(
+                    "field '{name}': {text} does not exist in {zone} (the clocks skip that \
+                     hour); send it with an offset"
+                )));
+            }
+        };
+        resolved.push((name, at.to_rfc3339()));
+    }
+    for (name, text) in resolved {
+        body[name.as_str()] = Value::String(text);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +295,43 @@ mod tests {
         .unwrap();
         assert_eq!(w.touched_server_fields, vec!["access_token"]);
         assert!(w.values.iter().all(|(f, _)| f.name != "access_token"));
+    }
+
+    #[test]
+    fn zone_less_times_are_placed_in_the_profile_zone() {
+        let mut body = json!({"title": "t", "stream_date": "2024-07-01T20:30"});
+        assert!(has_local_times(&STREAMS, &body));
+        resolve_local_times(&STREAMS, &mut body, Some("America/New_York")).unwrap();
+        // New York is UTC-4 in July.
+        assert_eq!(body["stream_date"], "2024-07-01T20:30:00-04:00");
+        assert!(!has_local_times(&STREAMS, &body));
+        // With a zone already, or without a profile zone, nothing changes.
+        let mut zoned = json!({"stream_date": "2024-07-01T20:30:00Z"});
+        resolve_local_times(&STREAMS, &mut zoned, Some("Asia/Tokyo")).unwrap();
+        assert_eq!(zoned["stream_date"], "2024-07-01T20:30:00Z");
+        let mut plain = json!({"stream_date": "2024-07-01T20:30"});
+        resolve_local_times(&STREAMS, &mut plain, None).unwrap();
+        assert_eq!(plain["stream_date"], "2024-07-01T20:30");
+        // Text fields that look like times are not touched.
+        let mut title = json!({"title": "2024-07-01T20:30"});
+        resolve_local_times(&STREAMS, &mut title, Some("Asia/Tokyo")).unwrap();
+        assert_eq!(title["title"], "2024-07-01T20:30");
+    }
+
+    #[test]
+    fn skipped_repeated_and_unknown_zones_are_errors() {
+        let e = |text: &str, zone: &str| {
+            let mut b = json!({"stream_date": text});
+            let before = b.clone();
+            let msg = resolve_local_times(&STREAMS, &mut b, Some(zone))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(b, before, "nothing is rewritten on error");
+            msg
+        };
+        // 2024-03-10 02:30 never happens in New York; 2024-11-03 01:30 happens twice.
+        assert!(e("2024-03-10T02:30", "America/New_York").contains("does not exist"));
+        assert!(e("2024-11-03T01:30", "America/New_York").contains("happens twice"));
+        assert!(e("2024-11-03T01:30", "Mars/Olympus").contains("not an IANA"));
     }
 }

@@ -87,7 +87,8 @@ impl ReviewStatus {
     }
 }
 
-/// One search hit: a transcript window and where it is in the stream.
+/// One search hit: a transcript window and where it is in the stream. Hits come in order of
+/// `rank_score` (reciprocal rank fusion of the vector and the full-text rankings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SearchHit {
     pub stream_id: String,
@@ -96,13 +97,66 @@ pub struct SearchHit {
     pub start: f64,
     pub end: f64,
     pub text: String,
-    /// Cosine similarity, 1 = same direction.
+    /// Cosine similarity of the window's and the query's embeddings, 1 = same direction.
     pub score: f64,
     /// Where in the window the query was said: the start (stream seconds) of the transcript
     /// segment sharing most words with the query, else the window's start.
     pub at: f64,
     /// Deep link to that moment in the web UI (`?t=` in seconds, floored to tenths).
     pub link: String,
+    /// The fused score the hits are ordered by: the sum over the rankings the window is in of
+    /// 1 / (60 + its rank there); the full-text ranking counts twice for a window that holds the
+    /// query as a phrase.
+    #[serde(default)]
+    pub rank_score: f64,
+    /// The window's place (1 = first) among the nearest embeddings, if it was among them.
+    #[serde(default)]
+    pub vector_rank: Option<u32>,
+    /// Its place among the windows holding every word of the query (phrase matches first), if
+    /// it holds them all.
+    #[serde(default)]
+    pub text_rank: Option<u32>,
+    /// Whether the window holds the query's words in the query's order (a remembered phrase).
+    #[serde(default)]
+    pub phrase_match: bool,
+    /// The query's words (as typed, lower-cased, in query order) that occur in `text`, compared
+    /// as full-text search does (English stems: "baking" matches "bake").
+    #[serde(default)]
+    pub matched_words: Vec<String>,
+    /// Where those words are in `text`, in order, for highlighting.
+    #[serde(default)]
+    pub highlights: Vec<TextRange>,
+}
+
+/// A span of a text in characters (Unicode scalar values, not bytes or UTF-16 units):
+/// `[start, end)`. In JavaScript, index `Array.from(text)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+// Inline: the OpenAPI document embeds SearchHit's schema, where a `$defs` reference would not
+// resolve.
+#[schemars(inline)]
+pub struct TextRange {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// The words of `text` as full-text search's parser splits them (runs of letters and digits),
+/// each with its character range.
+pub fn word_ranges(text: &str) -> Vec<(TextRange, &str)> {
+    let mut out = Vec::new();
+    let mut begin: Option<(u32, usize)> = None;
+    let mut chars = 0u32;
+    for (byte, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            begin.get_or_insert((chars, byte));
+        } else if let Some((start, from)) = begin.take() {
+            out.push((TextRange { start, end: chars }, &text[from..byte]));
+        }
+        chars += 1;
+    }
+    if let Some((start, from)) = begin {
+        out.push((TextRange { start, end: chars }, &text[from..]));
+    }
+    out
 }
 
 /// Lower-case alphanumeric words of `text`.
@@ -228,6 +282,25 @@ mod tests {
             best_matching_start("the last phase is tricky", segs),
             Some(19.0)
         );
+        let text = "Ça va? Welcome back, everyone!";
+        let words = word_ranges(text);
+        let spans: Vec<(u32, u32, &str)> =
+            words.iter().map(|(r, w)| (r.start, r.end, *w)).collect();
+        assert_eq!(
+            spans,
+            [
+                (0, 2, "Ça"),
+                (3, 5, "va"),
+                (7, 14, "Welcome"),
+                (15, 19, "back"),
+                (21, 29, "everyone")
+            ]
+        );
+        let chars: Vec<char> = text.chars().collect();
+        for (r, w) in &words {
+            let cut: String = chars[r.start as usize..r.end as usize].iter().collect();
+            assert_eq!(&cut, w);
+        }
         assert_eq!(
             stream_link("s 1/é", 14.56),
             "/streams/s%201%2F%C3%A9?t=14.5"

@@ -1,3 +1,4 @@
+pub mod compat;
 pub mod export;
 pub mod health;
 pub mod media;

@@ -203,12 +203,12 @@ pub fn document() -> Value {
         "responses": with_errors("202", json!({"description": "Saved; re-embedding started"}))
     }}));
     paths.insert("/search".into(), json!({"get": {
-        "tags": ["search"], "summary": "Semantic search over transcript windows; hits carry stream-time offsets and a deep link",
+        "tags": ["search"], "summary": "Hybrid search over transcript windows (embeddings fused with full-text search by reciprocal rank); hits carry the matched words, their ranges, stream-time offsets and a deep link",
         "parameters": [
             {"name": "q", "in": "query", "required": true, "schema": {"type": "string", "maxLength": 1000}},
             {"name": "stream_id", "in": "query", "schema": {"type": "string"}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}],
-        "responses": with_errors("200", json_content(json!({"type": "object", "properties": {"items": {"type": "array", "items": hit.to_value()}, "model": {"type": "string"}}}), "Best windows first"))
+        "responses": with_errors("200", json_content(json!({"type": "object", "properties": {"items": {"type": "array", "items": hit.to_value()}, "model": {"type": "string"}, "fusion": {"type": "object", "properties": {"k": {"type": "integer"}, "candidates": {"type": "integer"}, "text_search_config": {"type": "string"}}}}}), "Best windows first"))
     }}));
     paths.insert("/ws".into(), json!({"get": {
         "tags": ["live"], "summary": "WebSocket: TASK_UPDATE {task, old_status} for the token owner's tasks", "security": [],
@@ -218,6 +218,7 @@ pub fn document() -> Value {
     crate::routes::export::openapi_paths(&mut paths);
     crate::routes::publish::openapi_paths(&mut paths);
     crate::routes::youtube_auth::openapi_paths(&mut paths);
+    crate::routes::compat::openapi_paths(&mut paths);
     paths.insert(
         "/healthz".into(),
         json!({"get": {"tags": ["health"], "summary": "The process is up", "security": [],

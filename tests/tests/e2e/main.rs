@@ -3,8 +3,10 @@
 mod analysis;
 mod auth;
 mod binaries;
+mod browser;
 mod episodes;
 mod exports;
+mod frontend;
 mod hardening;
 mod health;
 mod ingest;
@@ -13,6 +15,7 @@ mod media;
 mod publish;
 mod records;
 mod replay;
+mod search;
 mod stack;
 mod timestamps;
 mod transcription;

@@ -1,0 +1,773 @@
+//! The web UI driven in a real browser: Debian's Chromium through its matching chromedriver
+//! (W3C WebDriver via fantoccini). A streamer adds a stream, ingests a generated recording,
+//! watches progress reach "awaiting review" without a reload, plays and seeks from the
+//! transcript, corrects a line and finds it by search, opens the hit at its moment, reviews the
+//! proposals; a second user in another browser sees none of it. Every wait is for a condition
+//! in the page (polled), never a fixed sleep.
+//!
+//! `GT_SCREENSHOT_DIR=dir` saves the screenshots the README shows.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use gt_cli::media_gen::{Generated, RecordingSpec, Segment, generate};
+use gt_tests::{ALICE, AppOptions, BOB, TestApp};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+const CASTLE: &[&str] = &[
+    "Welcome back to the stream everyone.",
+    "Today we are storming the castle in the north.",
+    "The castle boss has three phases and a fire attack.",
+];
+const BAKING: &[&str] = &[
+    "Now let us switch to baking some bread.",
+    "Mix the flour with warm water and a little yeast.",
+    "The bread needs to bake for forty minutes in a hot oven.",
+];
+
+/// One file: the castle talk, a 30 s break, the baking talk (two proposals with a 20 s break
+/// rule).
+fn recording(path: &Path) -> Generated {
+    let mut segs = vec![Segment::Silence(1.0)];
+    for (i, t) in CASTLE.iter().chain(BAKING).enumerate() {
+        if i == CASTLE.len() {
+            segs.push(Segment::Silence(30.0));
+        } else if i > 0 {
+            segs.push(Segment::Silence(1.2));
+        }
+        segs.push(Segment::Speech((*t).into()));
+    }
+    segs.push(Segment::Silence(2.0));
+    generate(&RecordingSpec::mic(segs, Some((320, 180, 30))), path).unwrap()
+}
+
+/// Start (file seconds) of the generated sentence containing `needle`, where its sound begins.
+fn said_at(g: &Generated, needle: &str) -> f64 {
+    g.tracks[0]
+        .iter()
+        .zip(&g.leads[0])
+        .find_map(|((seg, a, _), lead)| match seg {
+            Segment::Speech(t) if t.contains(needle) => Some(a + lead),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        assert!(
+            Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+            "Debian's chromium and chromium-driver are needed (./gt test installs them)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Driver {
+            child,
+            port,
+            _profiles: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A new browser with its own profile (nothing shared with another session).
+    async fn browser(&self, name: &str) -> Client {
+        let profile = self._profiles.path().join(name);
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+                    "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+                    "--window-size=1366,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        // Both rustls providers are linked into this binary; pick one (any test may be first).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `script` (a function body returning a value) until it returns something other than
+/// `null`/`false`; returns it. Fails with `what` and the page's flash message on timeout.
+async fn wait_js(c: &Client, script: &str, within: Duration, what: &str) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = c.execute(script, vec![]).await.unwrap();
+        if !(v.is_null() || v == Value::Bool(false)) {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let flash = c
+                .execute(
+                    "return [document.getElementById('flash')?.textContent, \
+                     document.getElementById('main')?.innerText.slice(0, 3000), \
+                     document.getElementById('tasks')?.innerText]",
+                    vec![],
+                )
+                .await
+                .unwrap_or_default();
+            panic!("timed out waiting for {what} (last value {v}; page says {flash})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn css(c: &Client, selector: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+}
+
+async fn type_into(c: &Client, selector: &str, text: &str) {
+    let e = css(c, selector).await;
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("GT_SCREENSHOT_DIR") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), c.screenshot().await.unwrap()).unwrap();
+    }
+}
+
+/// The player's time.
+async fn player_time(c: &Client) -> f64 {
+    c.execute(
+        "return document.getElementById('player').currentTime",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_ui_calls_only_documented_routes() {
+    // The UI's route list (api/web/src/api.ts) against the live OpenAPI document.
+    let app = TestApp::start_with(AppOptions::api_only()).await.unwrap();
+    let (s, doc) = app.get(ALICE, "/openapi.json").await;
+    assert_eq!(s, 200);
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/web/src/api.ts"),
+    )
+    .unwrap();
+    let list = source
+        .split("export const ENDPOINTS")
+        .nth(1)
+        .and_then(|s| s.split("];").next())
+        .expect("ENDPOINTS in api.ts");
+    let mut n = 0;
+    for line in list.lines().map(str::trim).filter(|l| l.starts_with("[\"")) {
+        let parts: Vec<&str> = line.split('"').collect();
+        let (method, path) = (parts[1], parts[3]);
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "the UI calls {method} {path}, which /openapi.json does not describe"
+        );
+        n += 1;
+    }
+    assert!(n >= 20, "only {n} endpoints parsed");
+    // The page and its script are served; pages are real paths; no token in any of them.
+    for path in ["/", "/streams/x", "/ui/search", "/app.css"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let js = app
+        .http
+        .get(format!("{}/app.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.status(),
+        200,
+        "the web UI bundle is built (./gt build-web)"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamer_does_the_whole_job_in_the_browser() {
+    let app = TestApp::start().await.unwrap();
+    let g = recording(&app.recordings_of(ALICE).join("sunday/part1.mkv"));
+    let driver = Driver::start().await;
+    let c = driver.browser("alice").await;
+    let base = app.base.clone();
+
+    // Sign in through the fragment; the token leaves the address bar at once.
+    c.goto(&format!("{base}/#token={}", app.token(ALICE)))
+        .await
+        .unwrap();
+    css(&c, "#new-stream").await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.fragment().is_none() && url.query().is_none(), "{url}");
+    wait_js(
+        &c,
+        "return document.querySelector('#live .dot.on') !== null",
+        Duration::from_secs(20),
+        "the WebSocket",
+    )
+    .await;
+
+    // Add the stream from its recordings folder.
+    type_into(&c, "#new-stream input[name=title]", "Sunday stream").await;
+    type_into(&c, "#new-stream input[name=prefix]", "sunday").await;
+    css(&c, "#new-stream button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let stream_id = wait_js(
+        &c,
+        "return document.querySelector('#streams tr[data-stream]')?.dataset.stream ?? null",
+        Duration::from_secs(20),
+        "the new stream's row",
+    )
+    .await;
+    let stream_id = stream_id.as_str().unwrap().to_string();
+    css(&c, &format!("tr[data-stream='{stream_id}'] a"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&c, "#ingest-form").await;
+    // The page is never reloaded from here to the review: a marker on `window` survives.
+    c.execute("window.__sameDocument = true", vec![])
+        .await
+        .unwrap();
+
+    // Bad input: the API's message next to the field, everything typed kept, nothing started.
+    type_into(&c, "#ingest-form input[name=language]", "en").await;
+    c.execute(
+        "document.querySelector('#ingest-form details').open = true",
+        vec![],
+    )
+    .await
+    .unwrap();
+    type_into(&c, "#ingest-form input[name=break_gap]", "-20").await;
+    type_into(&c, "#ingest-form input[name=min_length]", "5").await;
+    type_into(&c, "#ingest-form input[name=max_length]", "600").await;
+    css(&c, "#ingest").await.click().await.unwrap();
+    let err = wait_js(
+        &c,
+        "const e = document.querySelector('#ingest-form .field-error'); \
+         return e ? [e.textContent, e.closest('label')?.querySelector('input')?.name ?? null] : null",
+        Duration::from_secs(20),
+        "the field error",
+    )
+    .await;
+    // The very message the API gives for that body, next to the field it names.
+    let (s, api_says) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"streamId": stream_id, "initialPrompt": "", "initialSummary": "", "language": "en",
+                   "episodes": {"break_gap": -20.0, "min_length": 5.0, "max_length": 600.0}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{api_says}");
+    assert!(api_says["message"].as_str().unwrap().contains("break_gap"));
+    assert_eq!(err, json!([api_says["message"], "break_gap"]));
+    let kept = c
+        .execute(
+            "return ['language','break_gap','min_length','max_length'].map(n => \
+             document.querySelector(`#ingest-form input[name=${n}]`).value)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(["en", "-20", "5", "600"]));
+    let (s, body) = app
+        .get(ALICE, &format!("/stream/{stream_id}/progress"))
+        .await;
+    assert_eq!(s, 404, "nothing was started: {body}");
+
+    // Corrected, the ingestion starts; progress moves to "awaiting review" on its own.
+    type_into(&c, "#ingest-form input[name=break_gap]", "20").await;
+    css(&c, "#ingest").await.click().await.unwrap();
+    let started = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let state = c
+            .execute(
+                "return document.getElementById('stream-state')?.dataset.state ?? ''",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let state = state.as_str().unwrap().to_string();
+        let stage: String = state
+            .chars()
+            .filter(|c| !c.is_ascii_digit() && *c != '%')
+            .collect();
+        if seen.last().map(String::as_str) != Some(stage.trim()) {
+            seen.push(stage.trim().to_string());
+        }
+        if state == "awaiting review" {
+            break;
+        }
+        assert!(
+            !state.contains("failed") && started.elapsed() < Duration::from_secs(420),
+            "ingestion: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ingest_s = started.elapsed().as_secs_f64();
+    eprintln!("browser: awaiting review after {ingest_s:.1} s; stages shown: {seen:?}");
+    assert!(seen.len() >= 3, "the stage moved on screen: {seen:?}");
+    // The task list shows the waiting review as its own state.
+    wait_js(
+        &c,
+        "return document.querySelector('#tasks .badge[data-state=\"awaiting review\"]') !== null",
+        Duration::from_secs(20),
+        "the task list's awaiting-review badge",
+    )
+    .await;
+    // From here the review may wait for days: the page asks for progress again only when the
+    // WebSocket reports a task change or a page opens the stream (the search hit, once).
+    let progress_requests = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/progress')).length";
+    let requests_at_review = c.execute(progress_requests, vec![]).await.unwrap();
+    assert_eq!(
+        c.execute("return window.__sameDocument === true", vec![])
+            .await
+            .unwrap(),
+        json!(true),
+        "the page was reloaded"
+    );
+
+    // The preview plays; a transcript line seeks the player to where that sentence is said.
+    wait_js(
+        &c,
+        "const v = document.getElementById('player'); return v && v.readyState >= 1",
+        Duration::from_secs(60),
+        "the HLS preview's metadata",
+    )
+    .await;
+    let bread_line = "Array.from(document.querySelectorAll('#transcript .line')).find(l => /forty|40/.test(l.textContent))";
+    let line_start = wait_js(
+        &c,
+        &format!("const l = {bread_line}; return l ? Number(l.dataset.start) : null"),
+        Duration::from_secs(20),
+        "the bread line",
+    )
+    .await
+    .as_f64()
+    .unwrap();
+    let truth = said_at(&g, "forty minutes");
+    assert!(
+        (line_start - truth).abs() < 1.0,
+        "line at {line_start}, said at {truth}"
+    );
+    c.execute(
+        &format!("{bread_line}.querySelector('button.seek').click()"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_js(
+        &c,
+        &format!(
+            "const v = document.getElementById('player'); const l = {bread_line}; \
+             return !v.paused && v.currentTime > {line_start} + 0.5 && l.classList.contains('current')"
+        ),
+        Duration::from_secs(30),
+        "playback from the clicked line",
+    )
+    .await;
+    let t = player_time(&c).await;
+    assert!(
+        t >= line_start && t < line_start + 10.0,
+        "{t} vs {line_start}"
+    );
+    c.execute("document.getElementById('player').pause()", vec![])
+        .await
+        .unwrap();
+    screenshot(&c, "stream.png").await;
+
+    // Correct a line in place; the new word is found by search.
+    let yeast_line = "Array.from(document.querySelectorAll('#transcript .line')).find(l => /yeast/i.test(l.textContent))";
+    c.execute(
+        &format!("{yeast_line}.querySelector('button.edit').click()"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    type_into(
+        &c,
+        "#transcript .line-input",
+        "Mix the flour with warm water and a pinch of saffron.",
+    )
+    .await;
+    css(&c, "#transcript .line-edit button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "return Array.from(document.querySelectorAll('#transcript .line.saved')).some(l => l.textContent.includes('saffron'))",
+        Duration::from_secs(20),
+        "the saved line",
+    )
+    .await;
+    css(&c, "nav a[href='/ui/search']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    type_into(&c, "#search-form input[name=q]", "saffron").await;
+    // Re-embedding runs after the save: search again until the corrected window is indexed.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let hit_at = loop {
+        css(&c, "#search-form button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let hit = wait_js(
+            &c,
+            "const r = document.getElementById('results'); if (!r.children.length) return null; \
+             const h = r.querySelector('.hit'); \
+             return h ? [h.textContent.includes('saffron'), h.querySelector('mark')?.textContent ?? '', Number(h.querySelector('a').dataset.at)] : 'none'",
+            Duration::from_secs(20),
+            "search results",
+        )
+        .await;
+        if hit[0] == json!(true) {
+            assert_eq!(hit[1].as_str().unwrap().to_lowercase(), "saffron");
+            break hit[2].as_f64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "saffron never found: {hit}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    screenshot(&c, "search.png").await;
+    let said = said_at(&g, "yeast");
+    assert!(
+        (hit_at - said).abs() < 1.0,
+        "hit at {hit_at}, said at {said}"
+    );
+
+    // The hit opens the stream's player at that moment.
+    css(&c, "#results .hit a").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "const v = document.getElementById('player'); return v && v.readyState >= 1",
+        Duration::from_secs(60),
+        "the player after opening the hit",
+    )
+    .await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), format!("/streams/{stream_id}"));
+    let t = wait_js(
+        &c,
+        "const v = document.getElementById('player'); return v.currentTime > 0 ? v.currentTime : null",
+        Duration::from_secs(20),
+        "the seek to the hit",
+    )
+    .await
+    .as_f64()
+    .unwrap();
+    assert!((t - said).abs() < 1.0, "player at {t}, said at {said}");
+
+    // Review: retitle and approve the first proposal, reject the second.
+    css(&c, "#review-form fieldset.proposal").await;
+    let ids = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#review-form fieldset.proposal')).map(f => f.dataset.episode)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = serde_json::from_value(ids).unwrap();
+    assert_eq!(ids.len(), 2, "two proposals: {ids:?}");
+    let (first, second) = (&ids[0], &ids[1]);
+    type_into(
+        &c,
+        &format!("fieldset[data-episode='{first}'] input[name='title-{first}']"),
+        "Storming the castle",
+    )
+    .await;
+    css(
+        &c,
+        &format!("input[name='decision-{first}'][value=approve]"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    css(
+        &c,
+        &format!("input[name='decision-{second}'][value=reject]"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    screenshot(&c, "review.png").await;
+    let requests_before_review = c.execute(progress_requests, vec![]).await.unwrap();
+    eprintln!(
+        "browser: progress requests while awaiting review: {requests_at_review} -> {requests_before_review}"
+    );
+    assert_eq!(
+        requests_before_review.as_u64().unwrap(),
+        requests_at_review.as_u64().unwrap() + 1,
+        "only the stream page's reopening asked for progress"
+    );
+    css(&c, "#submit-review").await.click().await.unwrap();
+    let decided = wait_js(
+        &c,
+        &format!(
+            "const a = document.querySelector(\"#review li[data-episode='{first}'][data-review=approved] .episode-title\"); \
+             const r = document.querySelector(\"#review li[data-episode='{second}'][data-review=rejected]\"); \
+             const s = document.getElementById('stream-state')?.dataset.state; \
+             return a && r && s === 'completed' ? a.textContent : null"
+        ),
+        Duration::from_secs(120),
+        "both decisions shown and the ingestion completed",
+    )
+    .await;
+    assert_eq!(decided, json!("Storming the castle"));
+    screenshot(&c, "decided.png").await;
+    // The other pages: episodes with their decisions, a series added, the profile saved.
+    css(&c, "nav a[href='/ui/episodes']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let listed = wait_js(
+        &c,
+        "const l = Array.from(document.querySelectorAll('main li[data-episode]'));          return l.length ? l.map(e => e.dataset.review).sort() : null",
+        Duration::from_secs(20),
+        "the episodes page",
+    )
+    .await;
+    assert_eq!(listed, json!(["approved", "rejected"]));
+    css(&c, "nav a[href='/ui/series']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    type_into(&c, "#new-series input[name=title]", "Castle and kitchen").await;
+    type_into(
+        &c,
+        "#new-series input[name=episode_title_template]",
+        "${title} - Episode ${episode_order_index}",
+    )
+    .await;
+    css(&c, "#new-series button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "return Array.from(document.querySelectorAll('main .records li')).some(l => l.textContent.includes('Castle and kitchen'))",
+        Duration::from_secs(20),
+        "the new series",
+    )
+    .await;
+    let (_, series) = app
+        .get(ALICE, "/records/series?perPage=10&cursor=null")
+        .await;
+    assert_eq!(series["items"][0]["title"], "Castle and kitchen");
+    css(&c, "nav a[href='/ui/profile']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    type_into(&c, "#profile-form input[name=speechTrack]", "1").await;
+    css(&c, "#profile-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "return document.getElementById('flash').textContent === 'Profile saved.'",
+        Duration::from_secs(20),
+        "the saved profile",
+    )
+    .await;
+    let (_, profile) = app.get(ALICE, "/records/profiles/my-profile").await;
+    assert_eq!(profile["speechTrack"], 1, "{profile}");
+    css(&c, "nav a[href='/']").await.click().await.unwrap();
+    wait_js(
+        &c,
+        &format!("return document.querySelector(\"tr[data-stream='{stream_id}'] .badge[data-state=completed]\") !== null"),
+        Duration::from_secs(20),
+        "the completed stream in the list",
+    )
+    .await;
+    // The approved episode's render reports itself on the WebSocket: the task list shows it
+    // finished, under the episode's title, without a reload.
+    wait_js(
+        &c,
+        "return Array.from(document.querySelectorAll('#tasks li')).some(l => \
+           l.textContent.includes('rendering') && l.textContent.includes('Storming the castle') \
+           && l.querySelector('.badge.done'))",
+        Duration::from_secs(180),
+        "the finished render in the task list",
+    )
+    .await;
+    screenshot(&c, "streams.png").await;
+    c.goto(&format!("{base}/streams/{stream_id}"))
+        .await
+        .unwrap();
+    css(&c, "#review li[data-review=approved]").await;
+
+    // Readable on a phone: nothing wider than the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    let overflow = wait_js(
+        &c,
+        "if (window.innerWidth > 400) return null; \
+         const w = document.documentElement.clientWidth; \
+         const wide = Array.from(document.querySelectorAll('body *')) \
+           .filter(e => e.getBoundingClientRect().right > w + 1) \
+           .slice(0, 5).map(e => `${e.tagName}.${e.className}#${e.id}`); \
+         return [document.documentElement.scrollWidth - w, wide]",
+        Duration::from_secs(10),
+        "the phone-sized window",
+    )
+    .await;
+    assert_eq!(
+        overflow[0],
+        json!(0),
+        "horizontal scrolling on a phone: {overflow}"
+    );
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    screenshot(&c, "phone.png").await;
+    // The API agrees with the page.
+    let (_, eps) = app
+        .get(ALICE, &format!("/stream/{stream_id}/episodes"))
+        .await;
+    let by_id = |id: &str| {
+        eps["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id(first)["review_status"], "approved");
+    assert_eq!(by_id(first)["title"], "Storming the castle");
+    assert_eq!(by_id(second)["review_status"], "rejected");
+
+    // Another user in another browser sees none of it.
+    let b = driver.browser("bob").await;
+    b.goto(&format!("{base}/#token={}", app.token(BOB)))
+        .await
+        .unwrap();
+    css(&b, "#new-stream").await;
+    wait_js(
+        &b,
+        "return document.querySelector('#live .dot.on') !== null",
+        Duration::from_secs(20),
+        "Bob's WebSocket",
+    )
+    .await;
+    wait_js(
+        &b,
+        "return document.getElementById('streams')?.dataset.loaded === '1' && document.getElementById('tasks').dataset.loaded === '1'",
+        Duration::from_secs(20),
+        "Bob's streams and tasks",
+    )
+    .await;
+    let rows = b
+        .execute(
+            "return [document.querySelectorAll('#streams tr').length, document.querySelectorAll('#tasks li').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, json!([0, 0]));
+    b.goto(&format!("{base}/streams/{stream_id}"))
+        .await
+        .unwrap();
+    let flash = wait_js(
+        &b,
+        "const f = document.getElementById('flash'); return f.textContent || null",
+        Duration::from_secs(20),
+        "Bob's not-found message",
+    )
+    .await;
+    assert!(flash.as_str().unwrap().contains("not found"), "{flash}");
+    assert_eq!(
+        b.execute("return document.getElementById('player')", vec![])
+            .await
+            .unwrap(),
+        Value::Null
+    );
+    b.goto(&format!("{base}/ui/search?q=saffron"))
+        .await
+        .unwrap();
+    let found = wait_js(
+        &b,
+        "const r = document.getElementById('results'); return r && r.children.length ? r.textContent : null",
+        Duration::from_secs(20),
+        "Bob's search",
+    )
+    .await;
+    assert_eq!(found, json!("Nothing found."));
+
+    b.close().await.unwrap();
+    c.close().await.unwrap();
+    app.stop().await;
+}
