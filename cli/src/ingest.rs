@@ -120,7 +120,8 @@ pub async fn print_results(api: &ApiClient, stream_id: &str, query: &str) -> any
     {
         let ids: Vec<&str> = items.iter().filter_map(|e| e["id"].as_str()).collect();
         println!(
-            "  approve (the web UI has no review screen yet): curl -X POST -H \"Authorization: $(./gt token)\" -H 'content-type: application/json' \\\n      -d '{}' {}/stream/{stream_id}/review",
+            "  review in the web UI: {}/streams/{stream_id}\n  or: curl -X POST -H \"Authorization: $(./gt token)\" -H 'content-type: application/json' \\\n      -d '{}' {}/stream/{stream_id}/review",
+            api.base,
             json!({"approve": ids}),
             api.base
         );

@@ -57,6 +57,9 @@ pub const PATCH_TRANSCRIPTION: &str = "transcription-v1";
 pub const PATCH_EPISODES: &str = "episodes-v1";
 /// Publish children are `episode-publish-{owner}-{episode_id}` (was `episode-publish-{id}`).
 pub const PATCH_OWNER_IDS: &str = "owner-ids-v1";
+/// Every stage change is written to the run's task row (stage in the message, percent in
+/// `progress`), so the task drawer follows the ingestion over the WebSocket without polling.
+pub const PATCH_STAGE_TASKS: &str = "stage-task-updates-v1";
 /// An approval whose episode already has a publish run (from `POST /render`) signals that run
 /// to upload instead of failing the ingestion.
 pub const PATCH_JOIN_RUNNING_PUBLISH: &str = "join-running-publish-v1";
@@ -238,7 +241,7 @@ impl StreamIngest {
         ctx: &mut WorkflowContext<Self>,
         input: &StreamIngestInput,
     ) -> Result<StreamIngestOutput, Stop> {
-        set_stage(ctx, IngestStage::Listing, Some("listing media".into()));
+        enter_stage(ctx, IngestStage::Listing, Some("listing media".into())).await;
         let media = ctx
             .execute_activity(
                 IngestActivities::list_stream_media,
@@ -254,7 +257,7 @@ impl StreamIngest {
         ctx.state_mut(|s| s.progress.clips_total = keys.len() as u32);
         check_cancel(ctx)?;
 
-        set_stage(ctx, IngestStage::Probing, None);
+        enter_stage(ctx, IngestStage::Probing, None).await;
         let mut failures = Vec::new();
         for chunk in keys.chunks(MAX_PARALLEL_PROBES) {
             ctx.state_mut(|s| s.progress.current = Some(format!("probing {}", chunk.join(", "))));
@@ -290,7 +293,7 @@ impl StreamIngest {
             check_cancel(ctx)?;
         }
 
-        set_stage(ctx, IngestStage::Recording, Some("recording clips".into()));
+        enter_stage(ctx, IngestStage::Recording, Some("recording clips".into())).await;
         let finalized = ctx
             .execute_activity(
                 IngestActivities::finalize_stream_clips,
@@ -337,7 +340,7 @@ impl StreamIngest {
         out: &mut StreamIngestOutput,
         failures: &mut Vec<ClipFailure>,
     ) -> Result<(), Stop> {
-        set_stage(ctx, IngestStage::Summarizing, None);
+        enter_stage(ctx, IngestStage::Summarizing, None).await;
         let mut context = input.initial_summary.clone();
         for clip in clips {
             ctx.state_mut(|s| {
@@ -395,11 +398,12 @@ impl StreamIngest {
         input: &StreamIngestInput,
         out: &mut StreamIngestOutput,
     ) -> Result<(), Stop> {
-        set_stage(
+        enter_stage(
             ctx,
             IngestStage::Proposing,
             Some("proposing episodes".into()),
-        );
+        )
+        .await;
         let proposed = ctx
             .execute_activity(
                 EpisodeActivities::propose_episodes,
@@ -418,11 +422,12 @@ impl StreamIngest {
         if !input.await_review.unwrap_or(true) || ids.is_empty() {
             return Ok(());
         }
-        set_stage(
+        enter_stage(
             ctx,
             IngestStage::AwaitingReview,
             Some("waiting for review".into()),
-        );
+        )
+        .await;
         ctx.state_mut(|s| {
             s.progress.update_percent();
             s.pending = ids;
@@ -489,7 +494,7 @@ impl StreamIngest {
             if approve.is_empty() && reject.is_empty() {
                 continue;
             }
-            set_stage(ctx, IngestStage::Publishing, None);
+            enter_stage(ctx, IngestStage::Publishing, None).await;
             let owner_ids = ctx.patched(PATCH_OWNER_IDS);
             for id in &approve {
                 let workflow_id = if owner_ids {
@@ -572,7 +577,7 @@ impl StreamIngest {
         let mut failures = Vec::new();
         let mut speech_seconds = 0.0;
         let mut analysed = Vec::new();
-        set_stage(ctx, IngestStage::Analyzing, None);
+        enter_stage(ctx, IngestStage::Analyzing, None).await;
         for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
             ctx.state_mut(|s| {
                 s.progress.current = Some(format!(
@@ -848,6 +853,42 @@ struct Analysed {
 enum Stop {
     Cancelled,
     Failed(String),
+}
+
+/// Sets the stage (for the `progress` query) and writes it to the run's task row: stage name
+/// as the message, percent as `progress` (the API pushes the row to the owner's `/ws`). A
+/// failed task write does not stop the ingestion.
+async fn enter_stage(
+    ctx: &WorkflowContext<StreamIngest>,
+    stage: IngestStage,
+    current: Option<String>,
+) {
+    set_stage(ctx, stage, current);
+    if !ctx.patched(PATCH_STAGE_TASKS) {
+        return;
+    }
+    let (input, percent) = ctx.state(|s| {
+        let mut p = s.progress.clone();
+        p.update_percent();
+        (s.input.clone(), p.percent)
+    });
+    let name = serde_json::to_value(stage)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let update = TaskUpdate {
+        user_id: input.user_id.clone(),
+        task_id: ctx.run_id().to_string(),
+        task_type: TaskType::Ingestion,
+        status: TaskStatus::Running,
+        record_id: input.stream_id.clone(),
+        workflow_id: ctx.workflow_id().to_string(),
+        message: Some(name),
+        progress: Some(percent / 100.0),
+    };
+    let _ = ctx
+        .execute_activity(TaskActivities::update_task, update, store_options())
+        .await;
 }
 
 fn set_stage(ctx: &WorkflowContext<StreamIngest>, stage: IngestStage, current: Option<String>) {

@@ -157,22 +157,11 @@ function stageName(s: IngestStage): string {
   return s.replace(/_/g, " ");
 }
 
-/** Pipeline stages that end in a task-row write (so in a WebSocket message) only at their end. */
-const ACTIVE_STAGES: IngestStage[] = [
-  "starting",
-  "listing",
-  "probing",
-  "recording",
-  "analyzing",
-  "transcribing",
-  "summarizing",
-  "proposing",
-  "publishing",
-  // Set just before the run ends: asked again until Temporal reports the run's own end.
-  "completed",
-  "failed",
-  "cancelled",
-];
+/**
+ * Stages set just before the run ends: the task row's last write arrives a moment before
+ * Temporal reports the run's own end, so the progress is asked again until it does.
+ */
+const ENDING_STAGES: IngestStage[] = ["completed", "failed", "cancelled"];
 const watched = new Map<string, number>();
 
 /** The latest progress request per stream: an older answer arriving later is dropped. */
@@ -200,21 +189,21 @@ async function refreshProgress(streamId: string): Promise<IngestStatus | undefin
 }
 
 /**
- * The ingestion's task row is written when it starts and ends (each write arrives on the
- * WebSocket), not at every stage. While a pipeline stage runs, the progress query is repeated
- * every 2 s so the stage and percent move; it stops at "awaiting review" and at the end, so a
- * review that waits for days costs nothing.
+ * The ingestion writes its task row at every stage change (stage in the message, percent in
+ * `progress`), and each write arrives on the WebSocket, which refreshes the progress: no
+ * polling. Only the moment between the last stage ("completed", …) and the run's own end is
+ * bridged by asking again after half a second.
  */
 function watchStages(streamId: string, p: IngestStatus): void {
-  const active = p.status === "RUNNING" && ACTIVE_STAGES.includes(p.progress.stage);
+  const ending = p.status === "RUNNING" && ENDING_STAGES.includes(p.progress.stage);
   const timer = watched.get(streamId);
-  if (active && timer === undefined) {
+  if (ending && timer === undefined) {
     watched.set(
       streamId,
       window.setTimeout(() => {
         watched.delete(streamId);
         refreshProgress(streamId).catch((e) => flash(message(e)));
-      }, 2000),
+      }, 500),
     );
   }
 }

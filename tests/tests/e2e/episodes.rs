@@ -434,17 +434,42 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
         .iter()
         .filter(|u| u["type"] == "TASK_UPDATE" && u["task"]["task_type"] == "ingestion")
         .collect();
-    let statuses: Vec<(&Value, &Value)> = ingestion
+    // RUNNING once per stage (the stage in the message, the percent rising), then COMPLETED.
+    let statuses: Vec<&Value> = ingestion.iter().map(|u| &u["task"]["status"]).collect();
+    assert_eq!(statuses.first(), Some(&&json!("RUNNING")), "{updates:?}");
+    assert_eq!(statuses.last(), Some(&&json!("COMPLETED")), "{updates:?}");
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == "RUNNING"),
+        "{updates:?}"
+    );
+    let stages: Vec<&str> = ingestion
         .iter()
-        .map(|u| (&u["task"]["status"], &u["old_status"]))
+        .filter(|u| u["task"]["status"] == "RUNNING")
+        .filter_map(|u| u["task"]["message"].as_str())
         .collect();
     assert_eq!(
-        statuses,
-        vec![
-            (&json!("RUNNING"), &Value::Null),
-            (&json!("COMPLETED"), &json!("RUNNING"))
+        stages,
+        [
+            "listing",
+            "probing",
+            "recording",
+            "analyzing",
+            "summarizing",
+            "proposing",
+            "awaiting_review",
+            "publishing"
         ],
         "{updates:?}"
+    );
+    let percents: Vec<f64> = ingestion
+        .iter()
+        .filter_map(|u| u["task"]["progress"].as_f64())
+        .collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]) && percents.last() >= Some(&0.9),
+        "{percents:?}"
     );
     assert!(
         updates
