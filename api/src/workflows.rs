@@ -88,6 +88,16 @@ pub enum PublishSignal {
     Resume,
 }
 
+/// The answer for a start that joined the run already going.
+fn joined(workflow_id: String, run: OwnedRun) -> WorkflowStarted {
+    WorkflowStarted {
+        id: workflow_id.clone(),
+        workflow_id,
+        run_id: run.run_id,
+        started: false,
+    }
+}
+
 /// What the API reports of a run (see [`Workflows::report`]).
 struct RunReport<P, O> {
     run_id: String,
@@ -195,23 +205,21 @@ impl Workflows {
             }),
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
                 // Join the running ingestion, if it is the caller's.
-                let run = self
-                    .owned_run(&user_id, &workflow_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Conflict(format!(
-                            "workflow id {workflow_id} is taken by a run that is not yours"
-                        ))
-                    })?;
-                Ok(WorkflowStarted {
-                    id: workflow_id.clone(),
-                    workflow_id,
-                    run_id: run.run_id,
-                    started: false,
-                })
+                let run = self.running_of(&user_id, &workflow_id).await?;
+                Ok(joined(workflow_id, run))
             }
             Err(e) => Err(unavailable("starting StreamIngest", e)),
         }
+    }
+
+    /// The run already going under `workflow_id`, if it is the caller's; 409 otherwise (the id
+    /// is taken by someone else's run).
+    async fn running_of(&self, user_id: &str, workflow_id: &str) -> Result<OwnedRun, ApiError> {
+        self.owned_run(user_id, workflow_id).await?.ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "workflow id {workflow_id} is taken by a run that is not yours"
+            ))
+        })
     }
 
     /// The caller's latest ingestion of the stream, or 404.
@@ -408,14 +416,7 @@ impl Workflows {
                 started: true,
             }),
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                let run = self
-                    .owned_run(user_id, &workflow_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Conflict(format!(
-                            "workflow id {workflow_id} is taken by a run that is not yours"
-                        ))
-                    })?;
+                let run = self.running_of(user_id, &workflow_id).await?;
                 if upload {
                     self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id.clone()))
                         .signal(
@@ -426,12 +427,7 @@ impl Workflows {
                         .await
                         .map_err(|e| unavailable("signalling EpisodePublish", e))?;
                 }
-                Ok(WorkflowStarted {
-                    id: workflow_id.clone(),
-                    workflow_id,
-                    run_id: run.run_id,
-                    started: false,
-                })
+                Ok(joined(workflow_id, run))
             }
             Err(e) => Err(unavailable("starting EpisodePublish", e)),
         }
