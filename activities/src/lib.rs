@@ -14,7 +14,7 @@ pub mod worker;
 
 pub use analysis::MediaActivitiesImpl;
 pub use episodes::EpisodeActivitiesImpl;
-pub use gt_worker_kit::{invalid_input, store_error, with_heartbeats};
+pub use gt_worker_kit::{invalid_input, store_error, with_beats, with_heartbeats};
 pub use ingest::IngestActivitiesImpl;
 pub use publish::PublishActivitiesImpl;
 pub use tasks::TaskActivitiesImpl;

@@ -34,7 +34,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{invalid_input, store_error};
+use crate::{invalid_input, store_error, with_beats};
 
 /// Bump to render again what was rendered before (a fix in the renderer).
 pub const RENDER_VERSION: &str = "render-1";
@@ -425,33 +425,28 @@ impl PublishActivitiesImpl {
         let rendering = tokio::task::spawn_blocking(move || {
             gt_render::render(&job, &mut |f| *seen.lock().expect("progress lock") = f)
         });
-        tokio::pin!(rendering);
-        let report = loop {
-            tokio::select! {
-                done = &mut rendering => {
-                    break done.map_err(|e| retryable(format!("render task: {e}")))?
-                        .map_err(render_failure)?;
-                }
-                _ = tokio::time::sleep(PROGRESS_EVERY) => {
-                    if ctx.is_cancelled() {
-                        // The render thread finishes into the scratch dir on its own; it is
-                        // never stored under the key, so nothing half-done is used.
-                        return Err(ActivityError::cancelled());
-                    }
-                    let f = *fraction.lock().expect("progress lock");
-                    let _ = ctx.record_heartbeat(json!({"fraction": f})).await;
-                    self.task_progress(
-                        &ctx,
-                        &input.user_id,
-                        &input.episode_id,
-                        TaskType::Rendering,
-                        format!("rendering {:.0} %", f * 100.0),
-                        f,
-                    )
-                    .await;
-                }
+        // Cancelled: the render thread finishes into the scratch dir on its own; it is never
+        // stored under the key, so nothing half-done is used.
+        let report = with_beats(&ctx, PROGRESS_EVERY, rendering, || {
+            let f = *fraction.lock().expect("progress lock");
+            let (this, ctx, input) = (self.clone(), ctx.clone(), input.clone());
+            async move {
+                let _ = ctx.record_heartbeat(json!({"fraction": f})).await;
+                this.task_progress(
+                    &ctx,
+                    &input.user_id,
+                    &input.episode_id,
+                    TaskType::Rendering,
+                    format!("rendering {:.0} %", f * 100.0),
+                    f,
+                )
+                .await;
+                Ok(())
             }
-        };
+        })
+        .await?
+        .map_err(|e| retryable(format!("render task: {e}")))?
+        .map_err(render_failure)?;
         self.artifacts
             .put_file(&key, &partial)
             .await
@@ -625,7 +620,7 @@ impl PublishActivitiesImpl {
             let uploading = client.resume_upload(&session, &file, move |offset, total| {
                 *seen.lock().expect("progress lock") = (offset, total);
             });
-            let result = with_heartbeats_and(&ctx, uploading, || {
+            let result = with_beats(&ctx, PROGRESS_EVERY, uploading, || {
                 let (offset, total) = *progress.lock().expect("progress lock");
                 let beat = UploadHeartbeat {
                     session: session.uri.clone(),
@@ -662,6 +657,7 @@ impl PublishActivitiesImpl {
                         offset as f64 / total.max(1) as f64,
                     )
                     .await;
+                    Ok(())
                 }
             })
             .await?;
@@ -880,32 +876,6 @@ impl PublishActivitiesImpl {
         match next {
             Next::Wait(w) => Ok(w),
             other => Err(other.into_error()),
-        }
-    }
-}
-
-/// Runs `work` while, every [`PROGRESS_EVERY`], checking for cancellation and running `beat`
-/// (a heartbeat with details, progress on the task row).
-async fn with_heartbeats_and<T, B, F>(
-    ctx: &ActivityContext,
-    work: impl std::future::Future<Output = T>,
-    mut beat: B,
-) -> Result<T, ActivityError>
-where
-    B: FnMut() -> F,
-    F: std::future::Future<Output = ()>,
-{
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    loop {
-        tokio::select! {
-            out = &mut work => return Ok(out),
-            _ = tick.tick() => {
-                if ctx.is_cancelled() {
-                    return Err(ActivityError::cancelled());
-                }
-                beat().await;
-            }
         }
     }
 }

@@ -185,6 +185,25 @@ pub async fn with_heartbeats<T>(
     every: Duration,
     work: impl Future<Output = T>,
 ) -> Result<T, ActivityError> {
+    with_beats(ctx, every, work, || async {
+        ctx.record_heartbeat(())
+            .await
+            .map_err(|e| ActivityError::from(anyhow::anyhow!(e)))
+    })
+    .await
+}
+
+/// Runs `work` while, every `every`, checking for cancellation and running `beat` (a heartbeat
+/// with progress details, progress on a task row, …); a failing `beat` ends the step.
+pub async fn with_beats<T, F>(
+    ctx: &ActivityContext,
+    every: Duration,
+    work: impl Future<Output = T>,
+    mut beat: impl FnMut() -> F,
+) -> Result<T, ActivityError>
+where
+    F: Future<Output = Result<(), ActivityError>>,
+{
     tokio::pin!(work);
     let mut tick = tokio::time::interval(every);
     loop {
@@ -194,7 +213,7 @@ pub async fn with_heartbeats<T>(
                 if ctx.is_cancelled() {
                     return Err(ActivityError::cancelled());
                 }
-                ctx.record_heartbeat(()).await.map_err(|e| ActivityError::from(anyhow::anyhow!(e)))?;
+                beat().await?;
             }
         }
     }
