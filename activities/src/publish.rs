@@ -819,6 +819,7 @@ impl PublishActivitiesImpl {
                 .processing_status
                 .map_or_else(|| "unknown".into(), |p| name(json!(p))),
             upload_status: name(json!(status.upload_status)),
+            done: status.is_final(),
         };
         let record = PublishRecord {
             processing: Some(processing.clone()),

@@ -162,19 +162,10 @@ pub struct VideoProcessing {
     pub processing_status: String,
     /// `status.uploadStatus`: `uploaded`, `processed`, `failed`, `rejected`, `deleted`.
     pub upload_status: String,
-}
-
-impl VideoProcessing {
-    /// Processing is over, one way or the other.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self.upload_status.as_str(),
-            "processed" | "failed" | "rejected" | "deleted"
-        ) || matches!(
-            self.processing_status.as_str(),
-            "succeeded" | "failed" | "terminated"
-        )
-    }
+    /// Processing is over, one way or the other (as the YouTube client judges the two
+    /// statuses).
+    #[serde(default)]
+    pub done: bool,
 }
 
 /// What the episode row keeps of publishing (`episodes.publish`, server-managed).

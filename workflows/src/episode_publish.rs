@@ -360,7 +360,7 @@ impl EpisodePublish {
                 ),
             )
             .await?;
-            let done = status.is_final();
+            let done = status.done;
             processing = Some(status);
             if done {
                 break;
