@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use gt_store::Store;
 use gt_store::insight::SeriesTemplates;
+use gt_types::chat::ChatPeak;
 use gt_types::episode::{CUT_LIST_VERSION, Chapter, ClipSummary, EpisodeParams, ReviewStatus};
 use gt_types::records::{Interval, TaskStatus, TaskType, VideoClip};
 use gt_types::transcript::Transcript;
@@ -25,6 +26,7 @@ use serde_json::{Value, json};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use crate::chat_peaks::{CHAT_REACTION_SECONDS, PeakParams, StreamChat, chat_peaks};
 use crate::{invalid_input, store_error};
 
 /// Frame rate used for clips without video (an audio-only recording still gets a cut list).
@@ -36,6 +38,50 @@ pub const MIN_YOUTUBE_CHAPTERS: usize = 3;
 
 pub struct EpisodeActivitiesImpl {
     pub store: Arc<dyn Store>,
+}
+
+impl EpisodeActivitiesImpl {
+    /// Chat's peaks over the stream (stored on the stream for the editor), aligned by the
+    /// stream's start; none when the stream has no start time or no chat was captured.
+    async fn chat_peaks(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        clips: &[VideoClip],
+    ) -> Result<Vec<ChatPeak>, ActivityError> {
+        let Some(started) = self
+            .store
+            .stream_start(user_id, stream_id)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(Vec::new());
+        };
+        let duration = clips
+            .iter()
+            .filter_map(|c| Some(c.start_time? + c.metadata.as_ref()?.format.duration))
+            .fold(0.0, f64::max);
+        let until = started + chrono::TimeDelta::milliseconds((duration * 1000.0) as i64);
+        let lines: Vec<StreamChat> = self
+            .store
+            .chat_between(user_id, started, until)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|l| StreamChat {
+                at: (l.timestamp - started).num_milliseconds() as f64 / 1000.0,
+                user: l.user_name,
+                message: l.message,
+                emotes: l.emote_count.max(0) as u32,
+            })
+            .collect();
+        let peaks = chat_peaks(&lines, duration, &PeakParams::default());
+        self.store
+            .set_stream_chat_highlights(user_id, stream_id, &peaks)
+            .await
+            .map_err(store_error)?;
+        Ok(peaks)
+    }
 }
 
 #[activities]
@@ -57,7 +103,10 @@ impl EpisodeActivitiesImpl {
             .series_templates(&input.user_id, &input.stream_id)
             .await
             .map_err(store_error)?;
-        let drafts = propose(&input.stream_id, &clips, &templates, &input.params);
+        let peaks = self
+            .chat_peaks(&input.user_id, &input.stream_id, &clips)
+            .await?;
+        let drafts = propose(&input.stream_id, &clips, &templates, &input.params, &peaks);
         let records: Vec<Value> = drafts.iter().map(|d| d.record.clone()).collect();
         self.store
             .replace_proposals(&input.user_id, &input.stream_id, &records)
@@ -292,12 +341,20 @@ pub fn cut_list(clips: &[VideoClip], start: f64, end: f64) -> Value {
     json!({"version": CUT_LIST_VERSION, "inputMedia": inputs, "outputTrack": track})
 }
 
-/// Chapters inside `[start, end)` from the clips' highlights (stream time), the first at 0.
-/// Each highlight is moved to the start of the talk it falls in (or the next talk after a
-/// pause); one that points at no words inside the episode is dropped, as is one less than
-/// [`MIN_CHAPTER_SECONDS`] after the previous chapter or before the episode's end.
-pub fn chapters(clips: &[VideoClip], talk: &[Interval], start: f64, end: f64) -> Vec<Chapter> {
-    let mut marks: Vec<(f64, String)> = clips
+/// Chapters inside `[start, end)` from the clips' highlights and chat's peaks (stream time),
+/// the first at 0. A chat peak marks the moment [`CHAT_REACTION_SECONDS`] before the burst;
+/// one within [`CHAT_FUSION_SECONDS`] of a summary highlight only confirms it (the summary's
+/// title is kept). Each mark is moved to the start of the talk it falls in (or the next talk
+/// after a pause); one that points at no words inside the episode is dropped, as is one less
+/// than [`MIN_CHAPTER_SECONDS`] after the previous chapter or before the episode's end.
+pub fn chapters(
+    clips: &[VideoClip],
+    talk: &[Interval],
+    start: f64,
+    end: f64,
+    peaks: &[ChatPeak],
+) -> Vec<Chapter> {
+    let summary_marks: Vec<(f64, String)> = clips
         .iter()
         .filter_map(|c| {
             let offset = c.start_time?;
@@ -309,6 +366,19 @@ pub fn chapters(clips: &[VideoClip], talk: &[Interval], start: f64, end: f64) ->
             )
         })
         .flatten()
+        .collect();
+    let chat_marks: Vec<(f64, String)> = peaks
+        .iter()
+        .map(|p| ((p.start - CHAT_REACTION_SECONDS).max(0.0), chat_title(p)))
+        .filter(|(t, _)| {
+            summary_marks
+                .iter()
+                .all(|(s, _)| (s - t).abs() > CHAT_FUSION_SECONDS)
+        })
+        .collect();
+    let mut marks: Vec<(f64, String)> = summary_marks
+        .into_iter()
+        .chain(chat_marks)
         .filter_map(|(t, title)| {
             let words = talk.iter().find(|s| s.end > t)?;
             let at = if words.start > t { words.start } else { t };
@@ -352,6 +422,17 @@ pub fn youtube_accepts(chapters: &[Chapter], duration: f64) -> bool {
             .all(|w| w[1] - w[0] >= MIN_CHAPTER_SECONDS)
 }
 
+/// A chat peak closer than this to a summary highlight is the same moment.
+pub const CHAT_FUSION_SECONDS: f64 = 30.0;
+
+fn chat_title(peak: &ChatPeak) -> String {
+    if peak.label.is_empty() {
+        "Chat goes wild".into()
+    } else {
+        format!("Chat: {}", peak.label)
+    }
+}
+
 fn chapter_title(text: &str) -> String {
     let t = text.trim().trim_end_matches(['.', '!', '?']);
     let words: Vec<&str> = t.split_whitespace().collect();
@@ -376,6 +457,7 @@ pub fn propose(
     clips: &[VideoClip],
     templates: &SeriesTemplates,
     params: &EpisodeParams,
+    peaks: &[ChatPeak],
 ) -> Vec<Draft> {
     let talk = stream_talk(clips);
     let runs = talk_runs(&talk, params);
@@ -384,7 +466,7 @@ pub fn propose(
         .enumerate()
         .map(|(n, run)| {
             let order_index = templates.max_order_index + n as i64 + 1;
-            let chapters = chapters(clips, &talk, run.start, run.end);
+            let chapters = chapters(clips, &talk, run.start, run.end, peaks);
             // The summary title of the clip where the episode starts, for the template.
             let summary_title = clips
                 .iter()
@@ -625,7 +707,7 @@ mod tests {
             min_length: 10.0,
             max_length: 600.0,
         };
-        let drafts = propose("s", &[a], &templates(), &p);
+        let drafts = propose("s", &[a], &templates(), &p, &[]);
         assert_eq!(drafts.len(), 2);
         let first = &drafts[0].record;
         assert_eq!(first["title"], "Castle night - Episode 5");
@@ -688,7 +770,7 @@ mod tests {
             speech: vec![iv(0.0, 600.0)],
             ..Default::default()
         });
-        let drafts = propose("s", &[music], &templates(), &EpisodeParams::default());
+        let drafts = propose("s", &[music], &templates(), &EpisodeParams::default(), &[]);
         assert!(drafts.is_empty());
     }
 }

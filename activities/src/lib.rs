@@ -4,6 +4,8 @@
 //! non-retryably with a message naming the file or record and the reason.
 
 pub mod analysis;
+pub mod chat;
+pub mod chat_peaks;
 pub mod episodes;
 pub mod ingest;
 pub mod media;
@@ -13,8 +15,11 @@ pub mod text;
 pub mod worker;
 
 pub use analysis::MediaActivitiesImpl;
+pub use chat::ChatActivitiesImpl;
 pub use episodes::EpisodeActivitiesImpl;
-pub use gt_worker_kit::{invalid_input, store_error, with_beats, with_heartbeats};
+pub use gt_worker_kit::{
+    invalid_input, needs_user, retryable, store_error, with_beats, with_heartbeats,
+};
 pub use ingest::IngestActivitiesImpl;
 pub use publish::PublishActivitiesImpl;
 pub use tasks::TaskActivitiesImpl;

@@ -23,7 +23,6 @@ use gt_types::publish::{
 };
 use gt_types::records::{Episode, TaskStatus, TaskType, UploadStatus};
 use gt_types::workflow::TaskUpdate;
-use gt_workflows::contracts::failure;
 use gt_youtube::{
     OAuthClient, TokenSource, UploadSession, YouTubeApp, YouTubeClient, YouTubeError, token_box,
 };
@@ -31,10 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use temporalio_macros::activities;
-use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{invalid_input, store_error, with_beats};
+use crate::{invalid_input, needs_user, retryable, store_error, with_beats};
 
 /// Bump to render again what was rendered before (a fix in the renderer).
 pub const RENDER_VERSION: &str = "render-1";
@@ -50,21 +48,6 @@ pub struct PublishActivitiesImpl {
     /// `GT_RENDER_ENCODER`: the encoder for full re-encodes when the user's render profile
     /// names none (e.g. `h264_nvenc` on a GPU worker); used only if it opens here.
     pub encoder: Option<String>,
-}
-
-/// A failure only the user can fix (connect or reconnect YouTube): not retried; the workflow
-/// records it on the task.
-fn needs_user(message: impl Into<String>) -> ActivityError {
-    ActivityError::application(
-        ApplicationFailure::builder(message.into())
-            .type_name(failure::NEEDS_USER.to_string())
-            .non_retryable(true)
-            .build(),
-    )
-}
-
-fn retryable(message: impl Into<String>) -> ActivityError {
-    ActivityError::application(ApplicationFailure::new(message.into()))
 }
 
 fn render_failure(e: gt_render::RenderError) -> ActivityError {
@@ -129,7 +112,7 @@ impl StoredTokens {
                 ));
             }
         };
-        let tokens = token_box::open(&app.key, &sealed).map_err(|e| {
+        let tokens: gt_youtube::OAuthTokens = token_box::open(&app.key, &sealed).map_err(|e| {
             needs_user(format!(
                 "the stored YouTube authorization cannot be read ({e}): reconnect YouTube"
             ))
@@ -157,7 +140,7 @@ impl TokenSource for StoredTokens {
                         .save_oauth_tokens(
                             &self.user_id,
                             Provider::YouTube,
-                            &token_box::seal(&self.app.key, &tokens),
+                            &token_box::seal(&self.app.key, &*tokens),
                         )
                         .await
                     {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use gt_worker_kit::{WorkerDeps, cpus, env, env_parse};
-use gt_workflows::{ClipReembed, EpisodePublish, StreamIngest};
+use gt_workflows::{ChatCapture, ClipReembed, EpisodePublish, StreamIngest, TwitchMaintenance};
 use temporalio_sdk::WorkerOptions;
 
 use crate::{
-    EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl, PublishActivitiesImpl,
-    TaskActivitiesImpl, TextActivitiesImpl,
+    ChatActivitiesImpl, EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl,
+    PublishActivitiesImpl, TaskActivitiesImpl, TextActivitiesImpl,
 };
 
 /// Configuration of the CPU activities, besides `gt_worker_kit::WorkerConfig`.
@@ -27,6 +27,8 @@ pub struct CpuConfig {
     pub ai: gt_ai::AiConfig,
     /// The YouTube app uploads go to (`GT_YOUTUBE_*`, `GT_TOKEN_KEY`), when configured.
     pub youtube: Option<gt_youtube::YouTubeApp>,
+    /// The Twitch app chat capture uses (`GT_TWITCH_*`, `GT_EVENTSUB_*`, `GT_TOKEN_KEY`).
+    pub twitch: Option<gt_twitch::app::TwitchApp>,
     /// `GT_RENDER_ENCODER`: encoder for full re-encodes unless the user's render profile names
     /// one (e.g. `h264_nvenc` where the FFmpeg build and a GPU have it; default libx264).
     pub render_encoder: Option<String>,
@@ -41,6 +43,7 @@ impl CpuConfig {
             )?,
             ai: gt_ai::AiConfig::from_env(),
             youtube: gt_youtube::YouTubeApp::from_env().map_err(anyhow::Error::msg)?,
+            twitch: gt_twitch::app::TwitchApp::from_env().map_err(anyhow::Error::msg)?,
             render_encoder: env("GT_RENDER_ENCODER"),
         })
     }
@@ -59,6 +62,8 @@ pub fn cpu_worker_options(
         .register_workflow::<StreamIngest>()?
         .register_workflow::<EpisodePublish>()?
         .register_workflow::<ClipReembed>()?
+        .register_workflow::<ChatCapture>()?
+        .register_workflow::<TwitchMaintenance>()?
         .register_activities(IngestActivitiesImpl {
             store: deps.store.clone(),
             recordings: deps.recordings.clone(),
@@ -87,6 +92,10 @@ pub fn cpu_worker_options(
             artifacts: deps.artifacts.clone(),
             youtube: cpu.youtube.clone().map(Arc::new),
             encoder: cpu.render_encoder.clone(),
+        })
+        .register_activities(ChatActivitiesImpl {
+            store: deps.store.clone(),
+            twitch: cpu.twitch.clone().map(Arc::new),
         })
         .build())
 }

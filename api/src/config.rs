@@ -55,6 +55,10 @@ pub struct ApiConfig {
     /// The YouTube app users connect to (`GT_YOUTUBE_*`, `GT_TOKEN_KEY`); `None` when not
     /// configured, and then `/auth/youtube/*` and uploads answer that YouTube is not set up.
     pub youtube: Option<gt_youtube::YouTubeApp>,
+    /// The Twitch app users connect to and EventSub settings (`GT_TWITCH_*`, `GT_EVENTSUB_*`,
+    /// `GT_TOKEN_KEY`); `None` when not configured: `/auth/twitch/*` and `/eventsub/*` then
+    /// answer 503.
+    pub twitch: Option<gt_twitch::app::TwitchApp>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -116,6 +120,7 @@ impl ApiConfig {
             media_key: env("GT_MEDIA_KEY"),
             ai: gt_ai::AiConfig::from_env(),
             youtube: gt_youtube::YouTubeApp::from_env().map_err(anyhow::Error::msg)?,
+            twitch: gt_twitch::app::TwitchApp::from_env().map_err(anyhow::Error::msg)?,
         })
     }
 }

@@ -49,6 +49,12 @@ pub struct AppState {
     pub recordings_dir: Option<std::path::PathBuf>,
     /// The chat model behind `POST /ai/chat`, when an OpenAI key is configured.
     pub chat: Option<gt_ai::ChatModel>,
+    /// Twitch connections, EventSub messages and chat rows.
+    pub chat_store: Arc<dyn gt_store::ChatStore>,
+    /// The Twitch app users connect to, when configured.
+    pub twitch: Option<Arc<gt_twitch::app::TwitchApp>>,
+    /// Stores verified EventSub messages in batches (present when Twitch is configured).
+    pub eventsub: Option<routes::eventsub::EventSubIngest>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -81,6 +87,9 @@ pub fn router(state: AppState, config: &config::ApiConfig) -> Router {
         .merge(routes::review::router())
         .merge(routes::publish::router())
         .merge(routes::youtube_auth::router())
+        .merge(routes::twitch_auth::router())
+        .merge(routes::eventsub::router())
+        .merge(routes::chat::router())
         .merge(routes::compat::router())
         .merge(routes::export::router())
         .merge(routes::search::router())
@@ -130,7 +139,31 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
     let client =
         gt_workflows::client::connect(&config.temporal, std::time::Duration::from_secs(60)).await?;
     let pg = Arc::new(gt_store::PgStore::new(pool.clone()));
+    let workflows = Workflows::new(
+        client,
+        config.cpu_task_queue.clone(),
+        config.gpu_task_queue.clone(),
+    );
+    let twitch = config.twitch.clone().map(Arc::new);
+    if twitch.is_some() {
+        workflows
+            .ensure_twitch_maintenance()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let eventsub = twitch.as_ref().map(|app| {
+        routes::eventsub::EventSubIngest::start(
+            pg.clone(),
+            pg.clone(),
+            workflows.clone(),
+            app.eventsub_secret.clone(),
+            app.chat_retention_secs(),
+        )
+    });
     Ok(AppState {
+        chat_store: pg.clone(),
+        twitch,
+        eventsub,
         records: pg.clone(),
         insight: pg.clone(),
         publish: pg,
@@ -139,11 +172,7 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
         embedder: config.ai.embedder()?,
         chat: config.ai.chat(),
         hub: routes::ws::TaskHub::start(pool),
-        workflows: Workflows::new(
-            client,
-            config.cpu_task_queue.clone(),
-            config.gpu_task_queue.clone(),
-        ),
+        workflows,
         auth: Arc::new(auth::Authenticator::new(auth_config).await?),
         public_jwks,
         artifacts: Arc::new(gt_store::LocalDirStore::new(&config.artifacts_dir)),

@@ -8,14 +8,18 @@
 //! is "not found", whatever its id.
 
 use gt_types::api::{IngestStatus, PublishStatus, WorkflowStarted};
+use gt_types::chat::{ChatCaptureInput, ChatCaptureStatus, StreamWentLive, SubscriptionRevoked};
 use gt_types::workflow::{
     EmbedClip, EpisodePublishInput, ReviewOutcome, ReviewUpdate, StreamIngestInput,
 };
 use gt_types::{
-    OWNER_MEMO, clip_reembed_workflow_id, episode_publish_workflow_id, stream_ingest_workflow_id,
+    OWNER_MEMO, chat_capture_workflow_id, clip_reembed_workflow_id, episode_publish_workflow_id,
+    stream_ingest_workflow_id,
 };
 use gt_workflows::stream_ingest::NOT_WAITING;
-use gt_workflows::{ClipReembed, EpisodePublish, EpisodePublishRun, StreamIngest};
+use gt_workflows::{
+    ChatCapture, ChatCaptureRun, ClipReembed, EpisodePublish, EpisodePublishRun, StreamIngest,
+};
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowQueryError, WorkflowStartError,
     WorkflowUpdateError,
@@ -464,6 +468,148 @@ impl Workflows {
         })
     }
 
+    /// Tells the user's `ChatCapture` run about `signal`. `Enable`, `Reconnected` and `Online`
+    /// start the run when none is going (signal-with-start: the run sees the signal before its
+    /// first step); the others only matter to a running one and are dropped otherwise.
+    pub async fn signal_chat_capture(
+        &self,
+        user_id: &str,
+        broadcaster_id: &str,
+        signal: ChatSignal,
+    ) -> Result<(), ApiError> {
+        let workflow_id = chat_capture_workflow_id(user_id, broadcaster_id);
+        let input = ChatCaptureInput {
+            user_id: user_id.to_string(),
+            broadcaster_id: broadcaster_id.to_string(),
+        };
+        let opts = || {
+            WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
+                .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+                .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+                .memo(owner_memo(user_id))
+                .build()
+        };
+        let started = match signal {
+            ChatSignal::Enable => {
+                self.client
+                    .signal_with_start_workflow(
+                        ChatCapture::run,
+                        input,
+                        ChatCapture::enable,
+                        (),
+                        opts(),
+                    )
+                    .await
+            }
+            ChatSignal::Reconnected => {
+                self.client
+                    .signal_with_start_workflow(
+                        ChatCapture::run,
+                        input,
+                        ChatCapture::reconnected,
+                        (),
+                        opts(),
+                    )
+                    .await
+            }
+            ChatSignal::Online(live) => {
+                self.client
+                    .signal_with_start_workflow(
+                        ChatCapture::run,
+                        input,
+                        ChatCapture::online,
+                        live,
+                        opts(),
+                    )
+                    .await
+            }
+            other => {
+                let Some(run) = self.owned_run(user_id, &workflow_id).await? else {
+                    return Ok(());
+                };
+                if run.status != WorkflowExecutionStatus::Running {
+                    return Ok(());
+                }
+                let handle = self.handle::<ChatCaptureRun>(&workflow_id, Some(run.run_id));
+                let o = WorkflowSignalOptions::default;
+                let sent = match other {
+                    ChatSignal::Disable => handle.signal(ChatCapture::disable, (), o()).await,
+                    ChatSignal::Offline => handle.signal(ChatCapture::offline, (), o()).await,
+                    ChatSignal::Revoked(r) => handle.signal(ChatCapture::revoked, r, o()).await,
+                    _ => unreachable!("handled above"),
+                };
+                return match sent {
+                    Ok(()) | Err(WorkflowInteractionError::NotFound(_)) => Ok(()),
+                    Err(e) => Err(unavailable("signalling ChatCapture", e)),
+                };
+            }
+        };
+        started
+            .map(|_| ())
+            .map_err(|e| unavailable("starting ChatCapture", e))
+    }
+
+    /// The `status` query of the user's running `ChatCapture`, if one is running.
+    pub async fn chat_capture_status(
+        &self,
+        user_id: &str,
+        broadcaster_id: &str,
+    ) -> Result<Option<ChatCaptureStatus>, ApiError> {
+        let workflow_id = chat_capture_workflow_id(user_id, broadcaster_id);
+        let Some(run) = self.owned_run(user_id, &workflow_id).await? else {
+            return Ok(None);
+        };
+        if run.status != WorkflowExecutionStatus::Running {
+            return Ok(None);
+        }
+        let query_options = WorkflowQueryOptions::builder()
+            .rpc_options(RpcOptions::builder().timeout(QUERY_TIMEOUT).build())
+            .build();
+        match self
+            .handle::<ChatCaptureRun>(&workflow_id, Some(run.run_id))
+            .query(ChatCapture::status, (), query_options)
+            .await
+        {
+            Ok(status) => Ok(Some(status)),
+            Err(e) => {
+                tracing::warn!(error = %e, "ChatCapture status query failed");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The hourly `TwitchMaintenance` schedule (token validation Twitch requires, chat
+    /// retention), created once per task queue; an existing one is left as it is.
+    pub async fn ensure_twitch_maintenance(&self) -> Result<String, ApiError> {
+        use temporalio_client::schedules::{CreateScheduleOptions, ScheduleAction, ScheduleSpec};
+        let schedule_id = format!("twitch-maintenance-{}", self.cpu_task_queue);
+        let options = CreateScheduleOptions::builder()
+            .action(ScheduleAction::start_workflow(
+                gt_workflows::TwitchMaintenance::run,
+                (),
+                self.cpu_task_queue.clone(),
+                schedule_id.clone(),
+            ))
+            .spec(ScheduleSpec::from_interval(std::time::Duration::from_secs(
+                3600,
+            )))
+            .note("Twitch token validation (hourly, as Twitch requires) and chat retention")
+            .build();
+        match self
+            .client
+            .create_schedule(schedule_id.clone(), options)
+            .await
+        {
+            Ok(_) => Ok(schedule_id),
+            Err(temporalio_client::schedules::ScheduleError::Rpc(status))
+                if status.code() == temporalio_client::tonic::Code::AlreadyExists =>
+            {
+                Ok(schedule_id)
+            }
+            Err(e) => Err(unavailable("creating the Twitch maintenance schedule", e)),
+        }
+    }
+
     /// Asks the episode's running publish to stop (`cancel`) or to end a quota wait (`resume`).
     pub async fn signal_publish(
         &self,
@@ -497,4 +643,15 @@ impl Workflows {
             Err(e) => Err(unavailable("signalling EpisodePublish", e)),
         }
     }
+}
+
+/// What the API tells a `ChatCapture` run.
+#[derive(Debug, Clone)]
+pub enum ChatSignal {
+    Enable,
+    Disable,
+    Reconnected,
+    Online(StreamWentLive),
+    Offline,
+    Revoked(SubscriptionRevoked),
 }

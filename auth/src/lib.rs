@@ -3,6 +3,8 @@
 //! 0600 file, its public half served as a JWKS). The API verifies tokens; the `gt` CLI mints
 //! the local user's token with the same key; neither needs the other's code.
 
+pub mod token_box;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

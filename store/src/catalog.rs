@@ -163,10 +163,12 @@ pub const STREAMS: Resource = Resource {
         f("video_clip_count", Int),
         // Audio track (counting audio streams from 0) that carries the streamer's voice.
         f("speech_track", Int),
+        // Chat's peaks (ingestion computes them from captured Twitch chat).
+        f("chat_highlights", Array),
     ],
     search: &["title", "description"],
     id_field: None,
-    server_managed: &["video_clip_count"],
+    server_managed: &["video_clip_count", "chat_highlights"],
     rotatable: &[],
 };
 
@@ -350,6 +352,15 @@ pub const CHAT_MESSAGES: Resource = Resource {
         f("event_type", Text),
         f("timestamp", Timestamp),
         f("ttl", Int),
+        // From EventSub (`channel.chat.message`): badges and fragments (text, emotes, mentions)
+        // as Twitch sends them; `deleted` once a moderator removed the message.
+        f("badges", Array),
+        f("fragments", Array),
+        f("color", Text),
+        f("reply", Object),
+        f("message_type", Text),
+        f("emote_count", Int),
+        f("deleted", Bool),
     ],
     search: &["message", "user_name"],
     id_field: None,

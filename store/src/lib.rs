@@ -9,6 +9,7 @@
 
 pub mod blob;
 pub mod catalog;
+pub mod chat;
 pub mod error;
 pub mod filter;
 pub mod insight;
@@ -25,6 +26,10 @@ use serde_json::Value;
 
 pub use blob::{BlobStore, LocalDirStore};
 pub use catalog::Resource;
+pub use chat::{
+    CaptureTransport, ChatLine, ChatStore, IncomingEvent, NewChatMessage, PendingEvent,
+    StoredMessageType, TwitchChannel,
+};
 pub use error::{StoreError, StoreResult};
 pub use insight::InsightStore;
 pub use pg::PgStore;
@@ -96,9 +101,9 @@ pub trait RecordStore: Send + Sync {
 
 /// Everything the API and the workers need from the system of record: generic records, the
 /// pipeline's typed operations and what is derived from transcripts.
-pub trait Store: RecordStore + PipelineStore + InsightStore + PublishStore {}
+pub trait Store: RecordStore + PipelineStore + InsightStore + PublishStore + ChatStore {}
 
-impl<T: RecordStore + PipelineStore + InsightStore + PublishStore> Store for T {}
+impl<T: RecordStore + PipelineStore + InsightStore + PublishStore + ChatStore> Store for T {}
 
 /// A user id as one blob-key segment: derived files live under `{user}/...` so a user can only
 /// ever be given their own (the same segment as in workflow ids; injective, see

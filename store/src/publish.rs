@@ -87,6 +87,16 @@ pub trait PublishStore: Send + Sync {
         redirect_url: &str,
         scopes: &[String],
     ) -> StoreResult<()>;
+    /// Ends the authorization in flight if `state` is the one issued to this user: single use,
+    /// so a replayed callback finds nothing. Returns where the user wanted to return.
+    async fn take_oauth_state(
+        &self,
+        user_id: &str,
+        provider: Provider,
+        state: &str,
+    ) -> StoreResult<Option<String>>;
+    /// Forgets the user's tokens for the provider (disconnect).
+    async fn forget_oauth(&self, user_id: &str, provider: Provider) -> StoreResult<()>;
     /// Stores a (re)sealed token set, ends the authorization in flight and clears
     /// `needs_reconnect`.
     async fn save_oauth_tokens(
@@ -258,6 +268,35 @@ impl PublishStore for PgStore {
         .bind(sqlx::types::Json(scopes))
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    async fn take_oauth_state(
+        &self,
+        user_id: &str,
+        provider: Provider,
+        state: &str,
+    ) -> StoreResult<Option<String>> {
+        // The state is 256 random bits: comparing it in SQL leaks nothing usable by timing.
+        let back: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE oauth_connections SET csrf_token = NULL, updated_at = now()
+             WHERE user_id = $1 AND provider = $2 AND csrf_token = $3
+             RETURNING redirect_url",
+        )
+        .bind(user_id)
+        .bind(provider.as_str())
+        .bind(state)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(back.map(|url| url.unwrap_or_else(|| "/".into())))
+    }
+
+    async fn forget_oauth(&self, user_id: &str, provider: Provider) -> StoreResult<()> {
+        sqlx::query("DELETE FROM oauth_connections WHERE user_id = $1 AND provider = $2")
+            .bind(user_id)
+            .bind(provider.as_str())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

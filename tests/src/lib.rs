@@ -171,6 +171,10 @@ pub struct AppOptions {
     pub ai: Option<gt_ai::AiConfig>,
     /// The YouTube app of the API and the CPU worker (point it at a `FakeYouTube`).
     pub youtube: Option<gt_youtube::YouTubeApp>,
+    /// The Twitch app of the API and the CPU worker (point it at a `FakeTwitch`).
+    pub twitch: Option<gt_twitch::app::TwitchApp>,
+    /// Listen on this port (e.g. one already named in a webhook callback); default: any free.
+    pub api_port: Option<u16>,
 }
 
 impl AppOptions {
@@ -190,6 +194,8 @@ impl Default for AppOptions {
             auth: None,
             ai: None,
             youtube: None,
+            twitch: None,
+            api_port: None,
             cpu_worker: true,
             gpu_worker: true,
             max_body_bytes: 16 * 1024 * 1024,
@@ -212,6 +218,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
     ai: gt_ai::AiConfig,
     youtube: Option<gt_youtube::YouTubeApp>,
+    twitch: Option<gt_twitch::app::TwitchApp>,
 }
 
 /// A worker running on its own thread (Worker::run is not Send).
@@ -351,7 +358,7 @@ impl TestApp {
         let signer = test_signer();
         let ai = opts.ai.clone().unwrap_or_else(local_ai);
         let config = ApiConfig {
-            listen: "127.0.0.1:0".parse()?,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], opts.api_port.unwrap_or(0))),
             database_url: database_url.clone(),
             auth: match opts.auth {
                 Some(a) => AuthMode::External(a),
@@ -367,6 +374,7 @@ impl TestApp {
             media_key: Some("test-media-key".into()),
             ai: ai.clone(),
             youtube: opts.youtube.clone(),
+            twitch: opts.twitch.clone(),
         };
         let state = gt_api::build_state(&config).await?;
         let app = gt_api::router(state, &config);
@@ -394,6 +402,7 @@ impl TestApp {
             server,
             ai,
             youtube: opts.youtube.clone(),
+            twitch: opts.twitch.clone(),
         };
         if opts.cpu_worker {
             app.start_cpu_worker()?;
@@ -413,6 +422,7 @@ impl TestApp {
             vad_model: vad_model(),
             ai: self.ai.clone(),
             youtube: self.youtube.clone(),
+            twitch: self.twitch.clone(),
             render_encoder: None,
         };
         self.workers.push(WorkerThread::spawn(
@@ -486,6 +496,21 @@ impl TestApp {
         cmd
     }
 
+    /// The API binary (`gt-api`) as a process on this app's database, Temporal, blob dirs and
+    /// queues, listening on `port`, so a test can kill it without warning. Its tokens are the
+    /// local signer's in a key file of its own (requests that need a user go to the in-process
+    /// API).
+    pub fn api_process(&self, port: u16) -> std::process::Command {
+        let mut cmd = self.worker_process("gt-api");
+        cmd.env("GT_API_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "GT_JWT_KEY_FILE",
+                self.artifacts.path().join("api-process-key.pem"),
+            )
+            .env("GT_MEDIA_KEY", "test-media-key");
+        cmd
+    }
+
     /// `user`'s recordings root (each user's recordings live in their own folder; a stream's
     /// prefix is a folder inside it). Created on first use.
     pub fn recordings_of(&self, user: &str) -> std::path::PathBuf {
@@ -552,6 +577,14 @@ impl TestApp {
         .ok();
         self.server.abort();
     }
+}
+
+/// A port nothing listens on right now (for a server that must be named before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
 }
 
 /// Status and JSON body of a response (`Value::Null` when empty, a string when not JSON).

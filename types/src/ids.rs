@@ -43,6 +43,11 @@ pub fn episode_publish_workflow_id(user_id: &str, episode_id: &str) -> String {
     format!("episode-publish-{}-{episode_id}", owner_segment(user_id))
 }
 
+/// `chat-{owner}-{broadcaster_id}`: the lifecycle of one user's chat capture.
+pub fn chat_capture_workflow_id(user_id: &str, broadcaster_id: &str) -> String {
+    format!("chat-{}-{broadcaster_id}", owner_segment(user_id))
+}
+
 /// `clip-reembed-{owner}-{unique}`: re-embedding a clip's windows after a transcript edit.
 pub fn clip_reembed_workflow_id(user_id: &str, unique: &str) -> String {
     format!("clip-reembed-{}-{unique}", owner_segment(user_id))

@@ -6,6 +6,7 @@
 //! crate, including front-end tooling, can use it without pulling in I/O.
 
 pub mod api;
+pub mod chat;
 pub mod episode;
 pub mod ids;
 pub mod media;

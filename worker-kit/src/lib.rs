@@ -166,6 +166,22 @@ pub fn invalid_input(message: impl Into<String>) -> ActivityError {
     )
 }
 
+/// A failure only the user can fix (connect or reconnect YouTube or Twitch): not retried; the
+/// workflow shows it to the user.
+pub fn needs_user(message: impl Into<String>) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(message.into())
+            .type_name(failure::NEEDS_USER.to_string())
+            .non_retryable(true)
+            .build(),
+    )
+}
+
+/// A failure worth retrying (a network hiccup, a 5xx).
+pub fn retryable(message: impl Into<String>) -> ActivityError {
+    ActivityError::application(ApplicationFailure::new(message.into()))
+}
+
 /// Store errors: the caller's fault is final, ours (a database hiccup) is retried.
 pub fn store_error(e: StoreError) -> ActivityError {
     match e {

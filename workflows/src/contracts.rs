@@ -4,6 +4,7 @@
 //! cloud SDKs.
 #![allow(unused_variables)]
 
+use gt_types::chat::{CaptureReport, ChatCaptureInput, TokenSweep};
 use gt_types::publish::{
     EpisodeRef, FinishYouTube, FinishedYouTube, RenderedEpisode, UploadEpisode, UploadOutcome,
     VideoProcessing, VideoStatusRequest, WrittenExports,
@@ -191,6 +192,46 @@ pub use ingest_activities::{FinalizeStreamClips, ListStreamMedia, ProbeClip};
 pub use media_activities::{AnalyzeSpeech, MakePreview};
 pub use task_activities::UpdateTask;
 pub use text_activities::{EmbedClip as EmbedClipActivity, SummarizeClip as SummarizeClipActivity};
+
+/// Twitch chat capture: EventSub subscriptions, the WebSocket session, token upkeep.
+pub struct ChatActivities;
+
+#[activity_definitions]
+impl ChatActivities {
+    /// Makes sure every chat-capture subscription exists for the broadcaster (webhook
+    /// transport: lists, creates what is missing with the app token, records them), or says
+    /// that a WebSocket session must carry capture, or that the user must reconnect Twitch.
+    #[activity(name = "chat.ensure_subscriptions")]
+    pub fn ensure_subscriptions(input: ChatCaptureInput) -> Result<CaptureReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Holds an EventSub WebSocket session for the broadcaster (subscribes within the welcome's
+    /// keepalive window, follows `session_reconnect`, stores messages like the webhook does).
+    /// Runs until cancelled; heartbeats; fails (and is retried) when the session is lost.
+    #[activity(name = "chat.hold_socket")]
+    pub fn hold_socket(input: ChatCaptureInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Deletes the broadcaster's chat-capture subscriptions at Twitch.
+    #[activity(name = "chat.unsubscribe")]
+    pub fn unsubscribe(input: ChatCaptureInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// The hourly upkeep: validates every connected user's Twitch token (refreshing, and
+    /// storing the rotated refresh token, when it is no longer valid; marking "reconnect
+    /// Twitch" when the refresh is refused) and purges chat past its retention.
+    #[activity(name = "chat.maintain")]
+    pub fn maintain(input: ()) -> Result<TokenSweep, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use chat_activities::{
+    EnsureSubscriptions, HoldSocket, Maintain as MaintainChat, Unsubscribe as UnsubscribeChat,
+};
 
 /// Application failure type names shared by activities and retry policies.
 pub mod failure {

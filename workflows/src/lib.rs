@@ -4,6 +4,7 @@
 //! are activities, declared in [`contracts`] and implemented in `gt-activities`. The API links
 //! this crate to start, signal and query workflows by type.
 
+pub mod chat_capture;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod clip_reembed;
@@ -11,6 +12,7 @@ pub mod contracts;
 pub mod episode_publish;
 pub mod stream_ingest;
 
+pub use chat_capture::{ChatCapture, ChatCaptureRun, TwitchMaintenance};
 pub use clip_reembed::ClipReembed;
 pub use episode_publish::{EpisodePublish, EpisodePublishRun};
 pub use stream_ingest::{StreamIngest, StreamIngestRun};

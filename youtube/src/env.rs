@@ -54,7 +54,8 @@ impl YouTubeApp {
         config.validate()?;
         let secret = var("GT_TOKEN_KEY")
             .ok_or("GT_TOKEN_KEY is required with GT_YOUTUBE_CLIENT_ID (it seals users' tokens)")?;
-        let key = TokenKey::derive(secret.as_bytes()).map_err(|e| format!("GT_TOKEN_KEY: {e}"))?;
+        let key = TokenKey::derive(secret.as_bytes(), crate::token_box::YOUTUBE_TOKENS)
+            .map_err(|e| format!("GT_TOKEN_KEY: {e}"))?;
         let redirect_url = var("GT_YOUTUBE_REDIRECT_URL")
             .ok_or("GT_YOUTUBE_REDIRECT_URL is required with GT_YOUTUBE_CLIENT_ID")?;
         url::Url::parse(&redirect_url)

@@ -19,7 +19,8 @@ mod config;
 mod error;
 mod metadata;
 pub mod oauth;
-pub mod token_box;
+/// Token sets sealed for storage (shared with the Twitch client; see `gt_auth::token_box`).
+pub use gt_auth::token_box;
 mod upload;
 
 #[cfg(feature = "fake")]

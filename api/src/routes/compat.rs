@@ -1,10 +1,6 @@
 //! Calls the original React front end makes that have no other home yet
 //! (`reference/anchor-frontend.md` §2.3), answered in the shapes it reads:
 //!
-//! - `GET /auth/twitch/token` → `{connected: false, needs_reconnect: false}` until Twitch can
-//!   be connected: the front end treats a body without `access_token` as "not connected"
-//!   (the same shape as `/auth/youtube/token`); a 404 or 401 would break its profile page or
-//!   log the user out.
 //! - `GET /ingestion/streams/{id}/s3-status` → the storage chip's
 //!   `{exists, storage_class, size_bytes, retrieval_required, estimated_*}`, from the local
 //!   recordings store: the files under the stream's prefix in the owner's recordings folder.
@@ -33,7 +29,6 @@ use crate::extract::{JsonObject, PathParams};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/auth/twitch/token", get(twitch_token))
         .route("/ingestion/streams/{id}/s3-status", get(storage_status))
         .route("/ai/chat", post(ai_chat))
 }
@@ -62,12 +57,6 @@ pub async fn localize_times(
     };
     gt_store::write::resolve_local_times(resource, body, zone.as_deref())?;
     Ok(())
-}
-
-async fn twitch_token(_user: AuthUser) -> Json<Value> {
-    // Twitch cannot be connected yet; answering for the caller only (a token is required, like
-    // every other route) keeps the shape the front end's "not connected" check reads.
-    Json(json!({"connected": false, "needs_reconnect": false}))
 }
 
 /// The storage chip's answer (`FE:src/components/atoms/StorageStatusField.tsx`).
@@ -206,10 +195,6 @@ async fn ai_chat(
 /// This router's entries in the OpenAPI document.
 pub fn openapi_paths(paths: &mut Map<String, Value>) {
     use crate::routes::openapi::{json_content, with_errors};
-    paths.insert("/auth/twitch/token".into(), json!({"get": {
-        "tags": ["compat"], "summary": "Twitch is not connectable yet: always {connected: false, needs_reconnect: false}",
-        "responses": with_errors("200", json!({"description": "Not connected"}))
-    }}));
     paths.insert("/ingestion/streams/{id}/s3-status".into(), json!({"get": {
         "tags": ["compat"], "summary": "Storage of a stream's recordings (local disk: STANDARD, no retrieval)",
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],

@@ -1,4 +1,6 @@
+pub mod chat;
 pub mod compat;
+pub mod eventsub;
 pub mod export;
 pub mod health;
 pub mod media;
@@ -8,6 +10,7 @@ pub mod records;
 pub mod review;
 pub mod search;
 pub mod stream;
+pub mod twitch_auth;
 pub mod web;
 pub mod ws;
 pub mod youtube_auth;

@@ -218,6 +218,9 @@ pub fn document() -> Value {
     crate::routes::export::openapi_paths(&mut paths);
     crate::routes::publish::openapi_paths(&mut paths);
     crate::routes::youtube_auth::openapi_paths(&mut paths);
+    crate::routes::twitch_auth::openapi_paths(&mut paths);
+    crate::routes::eventsub::openapi_paths(&mut paths);
+    crate::routes::chat::openapi_paths(&mut paths);
     crate::routes::compat::openapi_paths(&mut paths);
     paths.insert(
         "/healthz".into(),

@@ -176,7 +176,7 @@ async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<
             "needs_reconnect": connection.is_some_and(|c| c.needs_reconnect),
         })));
     };
-    let mut tokens = token_box::open(&app.key, &sealed).map_err(|e| {
+    let mut tokens: gt_youtube::OAuthTokens = token_box::open(&app.key, &sealed).map_err(|e| {
         ApiError::Internal(anyhow::anyhow!(
             "stored YouTube tokens cannot be opened: {e}"
         ))

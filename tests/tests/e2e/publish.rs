@@ -28,7 +28,7 @@ fn youtube_app(config: YouTubeConfig) -> YouTubeApp {
     YouTubeApp {
         config,
         redirect_url: REDIRECT.into(),
-        key: TokenKey::derive(TOKEN_KEY.as_bytes()).unwrap(),
+        key: TokenKey::derive(TOKEN_KEY.as_bytes(), gt_youtube::token_box::YOUTUBE_TOKENS).unwrap(),
     }
 }
 
@@ -646,8 +646,8 @@ async fn an_upload_survives_faults_a_killed_worker_and_a_quota_wall() {
     .fetch_one(app.store.pool())
     .await
     .unwrap();
-    let key = TokenKey::derive(TOKEN_KEY.as_bytes()).unwrap();
-    let tokens = gt_youtube::token_box::open(&key, &sealed).unwrap();
+    let key = TokenKey::derive(TOKEN_KEY.as_bytes(), gt_youtube::token_box::YOUTUBE_TOKENS).unwrap();
+    let tokens: gt_youtube::OAuthTokens = gt_youtube::token_box::open(&key, &sealed).unwrap();
     fake.revoke_refresh_token(&tokens.refresh_token);
     fake.expire_access_tokens();
     let refused_before = refused_refreshes(&fake);

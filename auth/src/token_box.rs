@@ -1,10 +1,10 @@
-//! OAuth tokens encrypted at rest.
+//! OAuth tokens (any serde value) encrypted at rest.
 //!
 //! **Key.** [`TokenKey::derive`] turns the server secret (at least 32 bytes, e.g. 32 random bytes
 //! from the deployment's secret store, given as configuration) into an AES-256 key with
-//! HKDF-SHA256 (RFC 5869): salt `"glowing-telegram/token-box"`, info `"youtube-oauth-tokens/v1"`.
-//! The secret itself never encrypts anything, and another use of the same secret with another
-//! `info` gets an unrelated key.
+//! HKDF-SHA256 (RFC 5869): salt `"glowing-telegram/token-box"`, info naming what the key seals
+//! ([`YOUTUBE_TOKENS`], [`TWITCH_TOKENS`]). The secret itself never encrypts anything, and each
+//! purpose gets an unrelated key, so one provider's sealed tokens never open as another's.
 //!
 //! **Format.** `v1.` followed by base64url (no padding) of `nonce (12 bytes) ‖ ciphertext ‖ tag
 //! (16 bytes)`, AES-256-GCM over the tokens' JSON with a fresh random nonce per seal and the
@@ -20,11 +20,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use crate::oauth::OAuthTokens;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 const VERSION: &str = "v1";
 const SALT: &[u8] = b"glowing-telegram/token-box";
-const INFO: &[u8] = b"youtube-oauth-tokens/v1";
+/// HKDF info of the key that seals YouTube (Google) token sets.
+pub const YOUTUBE_TOKENS: &[u8] = b"youtube-oauth-tokens/v1";
+/// HKDF info of the key that seals Twitch token sets.
+pub const TWITCH_TOKENS: &[u8] = b"twitch-oauth-tokens/v1";
 const NONCE_LEN: usize = 12;
 /// Shortest server secret accepted: 256 bits, the strength of the derived key.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -52,21 +56,21 @@ pub enum TokenBoxError {
 }
 
 impl TokenKey {
-    /// HKDF-SHA256 of the server secret (see the module documentation).
-    pub fn derive(server_secret: &[u8]) -> Result<Self, TokenBoxError> {
+    /// HKDF-SHA256 of the server secret for one purpose (see the module documentation).
+    pub fn derive(server_secret: &[u8], purpose: &[u8]) -> Result<Self, TokenBoxError> {
         if server_secret.len() < MIN_SECRET_LEN {
             return Err(TokenBoxError::SecretTooShort(server_secret.len()));
         }
         let mut key = [0u8; 32];
         Hkdf::<Sha256>::new(Some(SALT), server_secret)
-            .expand(INFO, &mut key)
+            .expand(purpose, &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         Ok(Self(key))
     }
 }
 
 /// Encrypts the tokens with a fresh random nonce.
-pub fn seal(key: &TokenKey, tokens: &OAuthTokens) -> String {
+pub fn seal<T: Serialize>(key: &TokenKey, tokens: &T) -> String {
     let cipher = Aes256Gcm::new_from_slice(&key.0).expect("32-byte key");
     let nonce_bytes: [u8; NONCE_LEN] = rand::random();
     let plaintext = serde_json::to_vec(tokens).expect("tokens serialize");
@@ -86,7 +90,7 @@ pub fn seal(key: &TokenKey, tokens: &OAuthTokens) -> String {
 }
 
 /// Decrypts what [`seal`] produced; any modification is an error.
-pub fn open(key: &TokenKey, sealed: &str) -> Result<OAuthTokens, TokenBoxError> {
+pub fn open<T: DeserializeOwned>(key: &TokenKey, sealed: &str) -> Result<T, TokenBoxError> {
     let encoded = sealed
         .strip_prefix(VERSION)
         .and_then(|rest| rest.strip_prefix('.'))
@@ -115,18 +119,26 @@ pub fn open(key: &TokenKey, sealed: &str) -> Result<OAuthTokens, TokenBoxError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
 
-    fn tokens() -> OAuthTokens {
-        OAuthTokens {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Tokens {
+        access_token: String,
+        refresh_token: String,
+    }
+
+    fn tokens() -> Tokens {
+        Tokens {
             access_token: "ya29.access".into(),
             refresh_token: "1//refresh-secret".into(),
-            expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 14, 0, 0).unwrap(),
         }
     }
 
     fn key(byte: u8) -> TokenKey {
-        TokenKey::derive(&[byte; 32]).unwrap()
+        TokenKey::derive(&[byte; 32], YOUTUBE_TOKENS).unwrap()
+    }
+
+    fn open_tokens(k: &TokenKey, sealed: &str) -> Result<Tokens, TokenBoxError> {
+        open(k, sealed)
     }
 
     #[test]
@@ -135,8 +147,8 @@ mod tests {
         let a = seal(&k, &tokens());
         let b = seal(&k, &tokens());
         assert_ne!(a, b, "a fresh nonce per seal");
-        assert_eq!(open(&k, &a).unwrap(), tokens());
-        assert_eq!(open(&k, &b).unwrap(), tokens());
+        assert_eq!(open_tokens(&k, &a).unwrap(), tokens());
+        assert_eq!(open_tokens(&k, &b).unwrap(), tokens());
         assert!(!a.contains("refresh-secret"));
     }
 
@@ -150,30 +162,38 @@ mod tests {
             changed[i] ^= 0x01;
             let text = format!("v1.{}", URL_SAFE_NO_PAD.encode(&changed));
             assert_eq!(
-                open(&k, &text),
+                open_tokens(&k, &text),
                 Err(TokenBoxError::Authentication),
                 "byte {i}"
             );
         }
         // Truncated, wrong version, not base64.
-        assert!(open(&k, &sealed[..sealed.len() - 4]).is_err());
+        assert!(open_tokens(&k, &sealed[..sealed.len() - 4]).is_err());
         assert_eq!(
-            open(&k, &sealed.replacen("v1.", "v2.", 1)),
+            open_tokens(&k, &sealed.replacen("v1.", "v2.", 1)),
             Err(TokenBoxError::Format)
         );
-        assert_eq!(open(&k, "v1.***"), Err(TokenBoxError::Format));
+        assert_eq!(open_tokens(&k, "v1.***"), Err(TokenBoxError::Format));
     }
 
     #[test]
     fn another_key_cannot_open() {
         let sealed = seal(&key(7), &tokens());
-        assert_eq!(open(&key(8), &sealed), Err(TokenBoxError::Authentication));
+        assert_eq!(
+            open_tokens(&key(8), &sealed),
+            Err(TokenBoxError::Authentication)
+        );
+        let twitch = TokenKey::derive(&[7; 32], TWITCH_TOKENS).unwrap();
+        assert_eq!(
+            open_tokens(&twitch, &sealed),
+            Err(TokenBoxError::Authentication)
+        );
     }
 
     #[test]
     fn key_derivation_matches_rfc5869_hkdf_and_refuses_short_secrets() {
         assert_eq!(
-            TokenKey::derive(&[1; 31]).unwrap_err(),
+            TokenKey::derive(&[1; 31], YOUTUBE_TOKENS).unwrap_err(),
             TokenBoxError::SecretTooShort(31)
         );
         // Independent HKDF-SHA256 from the hmac crate (RFC 5869: PRK = HMAC(salt, IKM),
@@ -184,9 +204,10 @@ mod tests {
         prk.update(&ikm);
         let prk = prk.finalize().into_bytes();
         let mut okm = <Hmac<Sha256> as Mac>::new_from_slice(&prk).unwrap();
-        okm.update(INFO);
+        okm.update(TWITCH_TOKENS);
         okm.update(&[1]);
         let expected: [u8; 32] = okm.finalize().into_bytes().into();
-        assert_eq!(TokenKey::derive(&ikm).unwrap().0, expected);
+        assert_eq!(TokenKey::derive(&ikm, TWITCH_TOKENS).unwrap().0, expected);
+        assert_ne!(TokenKey::derive(&ikm, YOUTUBE_TOKENS).unwrap().0, expected);
     }
 }

@@ -1,0 +1,818 @@
+//! Twitch end to end against a local server that speaks Helix, OAuth and EventSub (webhook
+//! sender and WebSocket server) with fault injection: the webhook's rules, a burst with
+//! redeliveries across an API killed mid-burst, connecting Twitch, ChatCapture's subscriptions
+//! and revocations, the WebSocket transport, and chat bursts becoming chapters.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gt_auth::token_box::{TWITCH_TOKENS, TokenKey};
+use gt_tests::{ALICE, AppOptions, BOB, TestApp, free_port};
+use gt_twitch::app::TwitchApp;
+use gt_twitch::fake::{DeliveryPolicy, FakeTwitch, MessageType as SentType, WebhookFault};
+use gt_twitch::helix::{HelixClient, SubscriptionRequest, SubscriptionStatus, Transport};
+use gt_twitch::oauth::{OAuthClient, TwitchTokens};
+use serde_json::{Value, json};
+
+const TOKEN_KEY: &str = "e2e-token-key-0123456789abcdef-0123456789";
+const SECRET: &str = "e2e-eventsub-secret-0123456789";
+const REDIRECT: &str = "http://127.0.0.1:5173/twitch/callback";
+const BACK: &str = "http://127.0.0.1:5173/profile";
+const FE_SCOPES: [&str; 6] = [
+    "channel:manage:broadcast",
+    "channel:edit:commercial",
+    "channel:read:ads",
+    "channel:manage:ads",
+    "user:read:chat",
+    "user:bot",
+];
+/// Alice's and Bob's Twitch accounts.
+const ALICE_TW: (&str, &str) = ("1001", "alice_streams");
+const BOB_TW: (&str, &str) = ("2002", "bob_plays");
+
+fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
+    TwitchApp::new(
+        fake.config(),
+        REDIRECT.into(),
+        TokenKey::derive(TOKEN_KEY.as_bytes(), TWITCH_TOKENS).unwrap(),
+        SECRET.into(),
+        callback,
+    )
+}
+
+async fn fake() -> Arc<FakeTwitch> {
+    let fake = FakeTwitch::start().await;
+    fake.add_user(ALICE_TW.0, ALICE_TW.1);
+    fake.add_user(BOB_TW.0, BOB_TW.1);
+    Arc::new(fake)
+}
+
+/// Polls `check` (every 100 ms) until it gives a value, for at most `secs`.
+async fn eventually<T>(what: &str, secs: u64, check: impl AsyncFn() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The consent trip as the browser makes it: our URL → the fake's consent (approving as
+/// `login`) → the redirect's code and state.
+async fn consent(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) -> (String, String) {
+    fake.approve_as(login);
+    let (s, b) = app
+        .post(
+            user,
+            "/auth/twitch/url",
+            json!({"scopes": FE_SCOPES, "redirect_uri": BACK}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let url = url::Url::parse(b["url"].as_str().unwrap()).unwrap();
+    let scope = url
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    for needed in [
+        "user:read:chat",
+        "user:bot",
+        "channel:bot",
+        "channel:read:ads",
+    ] {
+        assert!(scope.split(' ').any(|s| s == needed), "{needed} in {scope}");
+    }
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let reply = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 302);
+    let location = url::Url::parse(reply.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT), "{location}");
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap()
+    };
+    (param("code"), param("state"))
+}
+
+async fn connect_twitch(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) {
+    let (code, state) = consent(app, fake, user, login).await;
+    let (s, b) = app
+        .post(
+            user,
+            "/auth/twitch/callback",
+            json!({"code": code, "state": state, "scope": []}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["url"], BACK);
+}
+
+async fn stored_tokens(app: &TestApp, user: &str) -> TwitchTokens {
+    let sealed: String = sqlx::query_scalar(
+        "SELECT sealed_tokens FROM oauth_connections WHERE user_id = $1 AND provider = 'twitch'",
+    )
+    .bind(user)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    let key = TokenKey::derive(TOKEN_KEY.as_bytes(), TWITCH_TOKENS).unwrap();
+    gt_auth::token_box::open(&key, &sealed).unwrap()
+}
+
+async fn chat_count(app: &TestApp, user: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM chat_messages WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+}
+
+/// A `channel.chat.message` webhook subscription to `callback`, created at the fake with the
+/// app token (the fake performs the challenge handshake against our API before answering).
+async fn subscribe_webhook(fake: &FakeTwitch, broadcaster: &str, callback: &str) -> String {
+    let oauth = OAuthClient::new(fake.config()).unwrap();
+    let token = oauth.app_token().await.unwrap();
+    let helix = HelixClient::new(fake.config(), token.access_token).unwrap();
+    let sub = helix
+        .create_subscription(&SubscriptionRequest {
+            kind: "channel.chat.message".into(),
+            version: "1".into(),
+            condition: json!({"broadcaster_user_id": broadcaster, "user_id": broadcaster}),
+            transport: Transport::Webhook {
+                callback: callback.into(),
+                secret: SECRET.into(),
+            },
+        })
+        .await
+        .unwrap();
+    fake.settle().await;
+    sub.id
+}
+
+/// Every webhook rule, each with one delivery attempt so a refused message stays refused.
+#[tokio::test]
+async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_valid_messages() {
+    let fake = fake().await;
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, None)),
+        ..AppOptions::api_only()
+    })
+    .await
+    .unwrap();
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    let callback = format!("{}/eventsub/webhook", app.base);
+    let sub = subscribe_webhook(&fake, ALICE_TW.0, &callback).await;
+
+    // The challenge: answered 200 with the raw string as text/plain, so Twitch enabled it.
+    assert_eq!(fake.subscription_status(&sub).as_deref(), Some("enabled"));
+    let handshake = fake
+        .deliveries()
+        .into_iter()
+        .find(|d| d.message_type == SentType::WebhookCallbackVerification)
+        .unwrap();
+    let challenge: Value = serde_json::from_str(&handshake.sent_body).unwrap();
+    assert_eq!(handshake.status, Some(200));
+    assert_eq!(handshake.body, challenge["challenge"].as_str().unwrap());
+    assert!(
+        handshake
+            .content_type
+            .as_deref()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+
+    fake.set_delivery_policy(DeliveryPolicy {
+        attempts: 1,
+        ..DeliveryPolicy::default()
+    });
+    let last = || async { fake.deliveries().last().cloned().unwrap() };
+
+    // Valid: stored, with the signed header's time (not ours) as the message time.
+    let id = fake.send_chat(ALICE_TW.0, "viewer1", "hello Kappa").await;
+    let d = last().await;
+    assert_eq!(d.status, Some(204), "{d:?}");
+    let (message, at, emotes): (String, chrono::DateTime<chrono::Utc>, i64) = sqlx::query_as(
+        "SELECT message, \"timestamp\", emote_count FROM chat_messages WHERE id = $1 AND user_id = $2",
+    )
+    .bind(&id)
+    .bind(ALICE)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(message, "hello Kappa");
+    assert_eq!(emotes, 1);
+    // Postgres keeps microseconds; the header has nanoseconds.
+    let sent_at = chrono::DateTime::parse_from_rfc3339(&d.timestamp).unwrap();
+    assert!(
+        (at - sent_at.with_timezone(&chrono::Utc))
+            .num_microseconds()
+            .unwrap()
+            .abs()
+            < 1,
+        "{at} vs {}",
+        d.timestamp
+    );
+
+    // Refused, nothing stored: each fault spoils the next delivery only.
+    let refusals: Vec<(WebhookFault, u16)> = vec![
+        (WebhookFault::BadSignature, 403),
+        (WebhookFault::ReserializedBody, 403),
+        (
+            WebhookFault::ShiftTimestamp {
+                by: chrono::TimeDelta::minutes(-11),
+            },
+            403,
+        ),
+        (
+            WebhookFault::ShiftTimestamp {
+                by: chrono::TimeDelta::minutes(5),
+            },
+            403,
+        ),
+        (
+            WebhookFault::OmitHeader("Twitch-Eventsub-Message-Signature".into()),
+            400,
+        ),
+        (
+            WebhookFault::OmitHeader("Twitch-Eventsub-Message-Timestamp".into()),
+            400,
+        ),
+        (
+            WebhookFault::OmitHeader("Twitch-Eventsub-Message-Id".into()),
+            400,
+        ),
+        (
+            WebhookFault::OmitHeader("Twitch-Eventsub-Message-Type".into()),
+            400,
+        ),
+    ];
+    for (fault, status) in refusals {
+        let before = chat_count(&app, ALICE).await;
+        fake.push_webhook_fault(fault.clone());
+        fake.send_chat(ALICE_TW.0, "viewer2", "spoiled").await;
+        let d = last().await;
+        assert_eq!(d.status, Some(status), "{fault:?}: {d:?}");
+        assert_eq!(
+            chat_count(&app, ALICE).await,
+            before,
+            "{fault:?} stored something"
+        );
+    }
+
+    // A timestamp a little in the past (delivery retried by Twitch) is fine.
+    fake.push_webhook_fault(WebhookFault::ShiftTimestamp {
+        by: chrono::TimeDelta::minutes(-9),
+    });
+    fake.send_chat(ALICE_TW.0, "viewer3", "late but fine").await;
+    assert_eq!(last().await.status, Some(204));
+
+    // Duplicates: the same message id three times → 2xx each, one row.
+    let before = chat_count(&app, ALICE).await;
+    fake.push_webhook_fault(WebhookFault::Redeliver { extra: 2 });
+    let dup = fake.send_chat(ALICE_TW.0, "viewer4", "only once").await;
+    let sent: Vec<_> = fake
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.sent_body.contains(&dup))
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|d| d.status == Some(204)), "{sent:?}");
+    assert_eq!(chat_count(&app, ALICE).await, before + 1);
+
+    // Bob cannot see Alice's chat through the records API.
+    let (s, b) = app.get(BOB, "/records/chat_messages").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["items"].as_array().unwrap().len(), 0, "{b}");
+    let (s, b) = app.get(ALICE, "/records/chat_messages").await;
+    assert_eq!(s, 200);
+    assert!(!b["items"].as_array().unwrap().is_empty(), "{b}");
+
+    // Revocations of each kind: 2xx, recorded for the owner.
+    let mut current = Some(sub);
+    for status in [
+        SubscriptionStatus::NotificationFailuresExceeded,
+        SubscriptionStatus::VersionRemoved,
+        SubscriptionStatus::UserRemoved,
+        SubscriptionStatus::AuthorizationRevoked,
+    ] {
+        let sub = match current.take() {
+            Some(sub) => sub,
+            None => subscribe_webhook(&fake, ALICE_TW.0, &callback).await,
+        };
+        let reason = status.as_str().to_string();
+        fake.revoke_subscription(&sub, status).await;
+        let d = last().await;
+        assert_eq!(d.message_type, SentType::Revocation);
+        assert_eq!(d.status, Some(204), "{d:?}");
+        let recorded = eventually("the revocation recorded", 20, async || {
+            let r: Option<String> = sqlx::query_scalar(
+                "SELECT last_revocation FROM twitch_channels WHERE user_id = $1",
+            )
+            .bind(ALICE)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+            r.filter(|r| *r == reason)
+        })
+        .await;
+        assert_eq!(recorded, reason);
+    }
+    let lost: bool =
+        sqlx::query_scalar("SELECT token_lost FROM twitch_channels WHERE user_id = $1")
+            .bind(ALICE)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert!(lost, "authorization_revoked means: reconnect Twitch");
+
+    // Not Twitch at all: no signature headers → 400; a body that is not JSON but signed → 400.
+    let (s, _) = app
+        .call(
+            None,
+            reqwest::Method::POST,
+            "/eventsub/webhook",
+            Some(json!({"x": 1})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    app.stop().await;
+}
+
+/// 10 000 chat messages, a tenth of them delivered twice, against the API binary, which is
+/// killed (SIGKILL) halfway and started again: every message is stored exactly once.
+#[tokio::test]
+async fn a_burst_with_redeliveries_survives_an_api_killed_mid_burst() {
+    const MESSAGES: usize = 10_000;
+    let fake = fake().await;
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, None)),
+        ..AppOptions::api_only()
+    })
+    .await
+    .unwrap();
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+
+    let port = free_port();
+    let twitch_env = |cmd: &mut std::process::Command| {
+        let c = fake.config();
+        cmd.env("GT_TWITCH_CLIENT_ID", c.client_id)
+            .env("GT_TWITCH_CLIENT_SECRET", c.client_secret)
+            .env("GT_TWITCH_REDIRECT_URL", REDIRECT)
+            .env("GT_TWITCH_AUTH_BASE", &c.auth_base)
+            .env("GT_TWITCH_HELIX_BASE", &c.helix_base)
+            .env("GT_EVENTSUB_SECRET", SECRET)
+            .env("GT_TOKEN_KEY", TOKEN_KEY);
+    };
+    let start_api = || {
+        let mut cmd = app.api_process(port);
+        twitch_env(&mut cmd);
+        cmd.spawn().expect("starting gt-api")
+    };
+    let api_base = format!("http://127.0.0.1:{port}");
+    let ready = async || {
+        eventually("gt-api ready", 60, async || {
+            let r = reqwest::get(format!("{api_base}/healthz")).await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await
+    };
+    let mut api = start_api();
+    ready().await;
+    subscribe_webhook(&fake, ALICE_TW.0, &format!("{api_base}/eventsub/webhook")).await;
+    // Patient delivery, as Twitch retries: the API is down for a few seconds.
+    fake.set_delivery_policy(DeliveryPolicy {
+        attempts: 200,
+        retry_delay: Duration::from_millis(100),
+        response_timeout: Duration::from_secs(5),
+        failures_before_revocation: 1_000_000,
+    });
+
+    let sender = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            futures::stream::iter(0..MESSAGES)
+                .map(|i| {
+                    let fake = fake.clone();
+                    async move {
+                        fake.send_chat(
+                            ALICE_TW.0,
+                            &format!("viewer{}", i % 500),
+                            &format!("message {i}"),
+                        )
+                        .await
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<String>>()
+                .await
+        })
+    };
+    // Kill the API without warning once about half the burst has been acknowledged.
+    eventually("half the burst delivered", 300, async || {
+        (fake
+            .deliveries()
+            .iter()
+            .filter(|d| d.acknowledged())
+            .count()
+            >= MESSAGES / 2)
+            .then_some(())
+    })
+    .await;
+    api.kill().unwrap();
+    api.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    api = start_api();
+    ready().await;
+    let chat_ids = sender.await.unwrap();
+    assert_eq!(chat_ids.len(), MESSAGES);
+
+    // A tenth delivered again, as Twitch's at-least-once delivery does.
+    let eventsub_ids: Vec<String> = fake
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.message_type == SentType::Notification && d.acknowledged())
+        .map(|d| d.message_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        eventsub_ids.len(),
+        MESSAGES,
+        "every message acknowledged once at least"
+    );
+    {
+        use futures::StreamExt;
+        futures::stream::iter(eventsub_ids.iter().step_by(10))
+            .for_each_concurrent(32, |id| {
+                let fake = fake.clone();
+                async move { fake.redeliver(id).await }
+            })
+            .await;
+    }
+    let unacknowledged: Vec<_> = fake
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.message_type == SentType::Notification)
+        .filter(|d| {
+            // A message counts as delivered when any attempt was acknowledged.
+            !d.acknowledged()
+        })
+        .map(|d| d.message_id)
+        .collect();
+    let killed_attempts = unacknowledged.len();
+
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM chat_messages WHERE user_id = $1")
+        .bind(ALICE)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let stored_set: HashSet<&String> = stored.iter().collect();
+    assert_eq!(stored.len(), MESSAGES, "exactly once each");
+    assert_eq!(stored_set.len(), MESSAGES);
+    assert!(
+        chat_ids.iter().all(|id| stored_set.contains(id)),
+        "none lost"
+    );
+    let ids_kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM eventsub_messages WHERE subscription_type = 'channel.chat.message'",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(ids_kept, MESSAGES as i64);
+    eprintln!(
+        "burst: {MESSAGES} messages, {} redeliveries, {killed_attempts} attempts failed while the API was down",
+        eventsub_ids.len() / 10
+    );
+    api.kill().ok();
+    api.wait().ok();
+    app.stop().await;
+}
+
+/// Connecting Twitch: state bound to the user and single use, tokens sealed, refresh with
+/// rotation, a refused refresh means "reconnect", one Twitch account per user, disconnect
+/// revokes.
+#[tokio::test]
+async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconnect() {
+    let fake = fake().await;
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, None)),
+        ..AppOptions::api_only()
+    })
+    .await
+    .unwrap();
+    // Not connected yet: the front end's "not connected" shape, not a 401.
+    let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
+    assert_eq!((s, b["connected"].clone()), (200, json!(false)), "{b}");
+
+    let (code, state) = consent(&app, &fake, ALICE, ALICE_TW.1).await;
+    // Another user's state, a forged state: refused, nothing used up.
+    for (user, st) in [(BOB, state.as_str()), (ALICE, "forged")] {
+        let (s, b) = app
+            .post(
+                user,
+                "/auth/twitch/callback",
+                json!({"code": code, "state": st, "scope": []}),
+            )
+            .await;
+        assert_eq!(s, 400, "{user} {st}: {b}");
+    }
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/auth/twitch/callback",
+            json!({"code": code, "state": state, "scope": []}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // Replayed: the state was used up.
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/auth/twitch/callback",
+            json!({"code": code, "state": state, "scope": []}),
+        )
+        .await;
+    assert_eq!(s, 400, "replay: {b}");
+    // Bad input: missing fields, wrong types.
+    for bad in [
+        json!({"code": "x"}),
+        json!({"code": 1, "state": "s"}),
+        json!([]),
+    ] {
+        let (s, _) = app.post(ALICE, "/auth/twitch/callback", bad.clone()).await;
+        assert_eq!(s, 400, "{bad}");
+    }
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/auth/twitch/url",
+            json!({"scopes": ["channel:moderate"], "redirect_uri": BACK}),
+        )
+        .await;
+    assert_eq!(s, 400, "unknown scope: {b}");
+
+    let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["broadcaster_id"], ALICE_TW.0);
+    assert_eq!(b["login"], ALICE_TW.1);
+    let first = stored_tokens(&app, ALICE).await;
+    assert_eq!(b["access_token"], first.access_token.as_str());
+    let sealed: String = sqlx::query_scalar(
+        "SELECT sealed_tokens FROM oauth_connections WHERE user_id = $1 AND provider = 'twitch'",
+    )
+    .bind(ALICE)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert!(!sealed.contains(&first.access_token) && !sealed.contains(&first.refresh_token));
+    assert!(
+        first.scopes.iter().any(|s| s == "channel:bot"),
+        "{:?}",
+        first.scopes
+    );
+
+    // Bob sees none of it; Bob cannot connect Alice's Twitch account.
+    let (s, b) = app.get(BOB, "/auth/twitch/token").await;
+    assert_eq!((s, b["connected"].clone()), (200, json!(false)), "{b}");
+    let (code, state) = consent(&app, &fake, BOB, ALICE_TW.1).await;
+    let (s, b) = app
+        .post(
+            BOB,
+            "/auth/twitch/callback",
+            json!({"code": code, "state": state, "scope": []}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+
+    // Twitch stops accepting the access token: refreshed, the rotated refresh token stored,
+    // the old one dead at Twitch.
+    fake.invalidate_access_tokens(ALICE_TW.0);
+    let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
+    assert_eq!(s, 200, "{b}");
+    let second = stored_tokens(&app, ALICE).await;
+    assert_ne!(second.access_token, first.access_token);
+    assert_ne!(second.refresh_token, first.refresh_token, "rotated");
+    assert_eq!(b["access_token"], second.access_token.as_str());
+    let old = OAuthClient::new(fake.config())
+        .unwrap()
+        .refresh(&first.refresh_token)
+        .await;
+    assert!(
+        matches!(old, Err(gt_twitch::oauth::TwitchError::Reauthorize(_))),
+        "{old:?}"
+    );
+
+    // The refresh token refused too: "reconnect Twitch", and the tokens are gone.
+    fake.invalidate_access_tokens(ALICE_TW.0);
+    fake.invalidate_refresh_tokens(ALICE_TW.0);
+    let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["connected"], false);
+    assert_eq!(b["needs_reconnect"], true, "{b}");
+
+    // Reconnect, then disconnect: the token is revoked at Twitch and forgotten here.
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    let token = stored_tokens(&app, ALICE).await.access_token;
+    let (s, b) = app.delete(ALICE, "/auth/twitch").await;
+    assert_eq!(s, 200, "{b}");
+    let validate = OAuthClient::new(fake.config())
+        .unwrap()
+        .validate(&token)
+        .await;
+    assert!(validate.is_err(), "revoked at Twitch: {validate:?}");
+    let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
+    assert_eq!((s, b["connected"].clone()), (200, json!(false)), "{b}");
+    app.stop().await;
+}
+
+/// The chat-capture switch: subscriptions created with the app token and verified by Twitch,
+/// a revocation Twitch lets us repair resubscribes, a lost authorization waits for the user to
+/// reconnect, a killed worker loses nothing, and Bob sees none of Alice's capture.
+#[tokio::test]
+async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect() {
+    let fake = fake().await;
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, Some(callback.clone()))),
+        api_port: Some(port),
+        gpu_worker: false,
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap();
+    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
+    assert_eq!(s, 400, "not connected yet: {b}");
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["success"], true);
+
+    let enabled_chat_subs = || {
+        fake.subscriptions()
+            .into_iter()
+            .filter(|s| {
+                s["type"] == "channel.chat.message"
+                    && s["status"] == "enabled"
+                    && s["transport"]["callback"] == callback.as_str()
+            })
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = eventually("subscriptions created and verified", 60, async || {
+        let subs = fake.subscriptions();
+        let enabled = subs.iter().filter(|s| s["status"] == "enabled").count();
+        (enabled == gt_twitch::eventsub::CHAT_CAPTURE_SUBSCRIPTIONS.len())
+            .then(|| enabled_chat_subs())
+    })
+    .await;
+    assert_eq!(first.len(), 1);
+    let (s, b) = app.get(ALICE, "/eventsub/chat/status").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["has_active_subscription"], true, "{b}");
+    assert_eq!(b["source"], "twitch");
+    let (s, b) = app.get(BOB, "/eventsub/chat/status").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["has_active_subscription"], false);
+    assert_eq!(b["subscriptions"], json!([]));
+    let (s, _) = app.post(BOB, "/eventsub/chat/subscribe", json!({})).await;
+    assert_eq!(s, 400, "Bob has no Twitch connected");
+
+    // Chat flows while the worker is away: the webhook stores it without any worker.
+    let id = fake.send_chat(ALICE_TW.0, "viewer", "hi").await;
+    assert_eq!(chat_count(&app, ALICE).await, 1, "{id}");
+
+    // Twitch gave up on our endpoint: ChatCapture subscribes again by itself.
+    fake.revoke_subscription(&first[0], SubscriptionStatus::NotificationFailuresExceeded)
+        .await;
+    let second = eventually("a new chat subscription", 60, async || {
+        let now = enabled_chat_subs();
+        (now.len() == 1 && now[0] != first[0]).then_some(now)
+    })
+    .await;
+    let (_, b) = app.get(ALICE, "/eventsub/chat/status").await;
+    assert_eq!(
+        b["capture"]["last_revocation"], "notification_failures_exceeded",
+        "{b}"
+    );
+
+    // The user revoked our authorization: capture says so and waits for a reconnect.
+    fake.revoke_authorization(ALICE_TW.0).await;
+    let status = eventually("capture waiting for a reconnect", 60, async || {
+        let (_, b) = app.get(ALICE, "/eventsub/chat/status").await;
+        (b["capture"]["workflow"]["state"] == "needs_reconnect").then_some(b)
+    })
+    .await;
+    assert_eq!(status["capture"]["token_lost"], true, "{status}");
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    eventually("capturing again after the reconnect", 60, async || {
+        let (_, b) = app.get(ALICE, "/eventsub/chat/status").await;
+        let again = enabled_chat_subs();
+        (b["capture"]["workflow"]["state"] == "capturing"
+            && b["has_active_subscription"] == true
+            && again.iter().all(|s| *s != second[0]))
+        .then_some(())
+    })
+    .await;
+
+    // Turning capture off deletes the subscriptions.
+    let (s, b) = app.delete(ALICE, "/eventsub/chat/subscribe").await;
+    assert_eq!(s, 200, "{b}");
+    eventually("subscriptions deleted", 60, async || {
+        fake.subscriptions()
+            .iter()
+            .all(|s| s["status"] != "enabled")
+            .then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+/// Without a public callback URL capture holds an EventSub WebSocket session from a worker:
+/// it subscribes within the welcome's keepalive window, follows `session_reconnect` and stores
+/// every message exactly once, deduplicated like the webhook.
+#[tokio::test]
+async fn the_websocket_transport_follows_session_reconnect_without_losing_messages() {
+    let fake = fake().await;
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, None)),
+        gpu_worker: false,
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap();
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["transport"], "websocket");
+    eventually("websocket subscriptions", 60, async || {
+        let subs = fake.subscriptions();
+        (subs
+            .iter()
+            .filter(|s| s["status"] == "enabled" && s["transport"]["method"] == "websocket")
+            .count()
+            == gt_twitch::eventsub::CHAT_CAPTURE_SUBSCRIPTIONS.len())
+        .then_some(())
+    })
+    .await;
+    let mut sent = Vec::new();
+    for i in 0..50 {
+        sent.push(
+            fake.send_chat(ALICE_TW.0, "viewer", &format!("before {i}"))
+                .await,
+        );
+    }
+    fake.reconnect_sessions();
+    for i in 0..50 {
+        sent.push(
+            fake.send_chat(ALICE_TW.0, "viewer", &format!("around {i}"))
+                .await,
+        );
+    }
+    // The worker connected to the reconnect URL (a second WebSocket handshake).
+    eventually("moved to the new connection", 30, async || {
+        (fake
+            .requests()
+            .iter()
+            .filter(|r| r.endpoint == gt_twitch::fake::Endpoint::WebSocket)
+            .count()
+            >= 2)
+            .then_some(())
+    })
+    .await;
+    for i in 0..50 {
+        sent.push(
+            fake.send_chat(ALICE_TW.0, "viewer", &format!("after {i}"))
+                .await,
+        );
+    }
+    let stored = eventually("all 150 stored", 60, async || {
+        let n = chat_count(&app, ALICE).await;
+        (n >= 150).then_some(n)
+    })
+    .await;
+    assert_eq!(stored, 150, "exactly once each");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM chat_messages WHERE user_id = $1")
+        .bind(ALICE)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let ids: HashSet<String> = ids.into_iter().collect();
+    assert!(sent.iter().all(|id| ids.contains(id)), "none lost");
+    app.stop().await;
+}
