@@ -19,6 +19,8 @@ pub struct StreamChat {
     pub user: String,
     pub message: String,
     pub emotes: u32,
+    /// The emotes' names: chat's words for a reaction, preferred for a peak's label.
+    pub emote_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +95,8 @@ const STOPWORDS: &[&str] = &[
     "its", "it's", "lol", "but", "not", "all", "can", "get", "got", "out", "one", "omg",
 ];
 
-/// The word or emote chat used most in these lines (commands and stop words left out).
+/// The word or emote chat used most in these lines (commands and stop words left out); an
+/// emote counts twice, being chat's way of reacting.
 fn label(lines: &[&StreamChat]) -> String {
     let mut counts: HashMap<String, (u32, usize)> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
@@ -109,8 +112,13 @@ fn label(lines: &[&StreamChat]) -> String {
             if w.chars().count() < 3 || STOPWORDS.contains(&key.as_str()) || !seen.insert(key) {
                 continue;
             }
+            let weight = if line.emote_names.iter().any(|e| *e == w) {
+                2
+            } else {
+                1
+            };
             let entry = counts.entry(w).or_insert((0, i));
-            entry.0 += 1;
+            entry.0 += weight;
         }
     }
     counts
@@ -232,6 +240,11 @@ mod tests {
             user: user.into(),
             message: message.into(),
             emotes,
+            emote_names: message
+                .split_whitespace()
+                .filter(|w| ["PogChamp", "LUL", "Kappa"].contains(w))
+                .map(str::to_string)
+                .collect(),
         }
     }
 
@@ -244,7 +257,7 @@ mod tests {
             lines.push(line(
                 k as f64 * 7.0,
                 &format!("regular{}", k % 5),
-                "nice run so far",
+                "nice play so far",
                 0,
             ));
         }
@@ -252,8 +265,8 @@ mod tests {
             lines.push(line(
                 300.0 + k as f64 * 0.5,
                 &format!("viewer{k}"),
-                "PogChamp PogChamp",
-                2,
+                "PogChamp what a play",
+                1,
             ));
         }
         lines.push(line(305.0, "mod", "!clip", 0));

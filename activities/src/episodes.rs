@@ -73,6 +73,7 @@ impl EpisodeActivitiesImpl {
                 user: l.user_name,
                 message: l.message,
                 emotes: l.emote_count.max(0) as u32,
+                emote_names: l.emotes,
             })
             .collect();
         let peaks = chat_peaks(&lines, duration, &PeakParams::default());
@@ -343,8 +344,8 @@ pub fn cut_list(clips: &[VideoClip], start: f64, end: f64) -> Value {
 
 /// Chapters inside `[start, end)` from the clips' highlights and chat's peaks (stream time),
 /// the first at 0. A chat peak marks the moment [`CHAT_REACTION_SECONDS`] before the burst;
-/// one within [`CHAT_FUSION_SECONDS`] of a summary highlight only confirms it (the summary's
-/// title is kept). Each mark is moved to the start of the talk it falls in (or the next talk
+/// one with a summary highlight shortly before or after that moment ([`CHAT_FUSION_BEFORE`],
+/// [`CHAT_FUSION_AFTER`]) only confirms it (the summary's title is kept). Each mark is moved to the start of the talk it falls in (or the next talk
 /// after a pause); one that points at no words inside the episode is dropped, as is one less
 /// than [`MIN_CHAPTER_SECONDS`] after the previous chapter or before the episode's end.
 pub fn chapters(
@@ -373,7 +374,7 @@ pub fn chapters(
         .filter(|(t, _)| {
             summary_marks
                 .iter()
-                .all(|(s, _)| (s - t).abs() > CHAT_FUSION_SECONDS)
+                .all(|(s, _)| !(t - CHAT_FUSION_BEFORE..=t + CHAT_FUSION_AFTER).contains(s))
         })
         .collect();
     let mut marks: Vec<(f64, String)> = summary_marks
@@ -422,8 +423,11 @@ pub fn youtube_accepts(chapters: &[Chapter], duration: f64) -> bool {
             .all(|w| w[1] - w[0] >= MIN_CHAPTER_SECONDS)
 }
 
-/// A chat peak closer than this to a summary highlight is the same moment.
-pub const CHAT_FUSION_SECONDS: f64 = 30.0;
+/// A summary highlight from this long before a chat peak's moment to [`CHAT_FUSION_AFTER`]
+/// after it is the moment chat reacted to (chat follows what happened, so the window reaches
+/// further back than forward).
+pub const CHAT_FUSION_BEFORE: f64 = 20.0;
+pub const CHAT_FUSION_AFTER: f64 = 10.0;
 
 fn chat_title(peak: &ChatPeak) -> String {
     if peak.label.is_empty() {
@@ -733,6 +737,70 @@ mod tests {
         assert_eq!(second["description"], "We storm the castle.");
         // Same input, same ids: re-proposing is idempotent.
         assert_eq!(first["id"], "s-ep-5000");
+    }
+
+    fn peak(start: f64, label: &str) -> ChatPeak {
+        ChatPeak {
+            start,
+            end: start + 10.0,
+            score: 8.0,
+            messages: 30,
+            unique_chatters: 25,
+            emotes: 20,
+            commands: 1,
+            label: label.into(),
+        }
+    }
+
+    /// A chat peak far from every summary highlight becomes a chapter at the moment chat
+    /// reacted to (5 s before the burst, moved to the start of that talk); one near a summary
+    /// highlight only confirms it.
+    #[test]
+    fn chat_peaks_add_chapters_unless_a_summary_highlight_is_there() {
+        let mut a = clip(
+            "s/a.mkv",
+            0.0,
+            300.0,
+            Some(30.0),
+            vec![iv(0.0, 100.0), iv(110.0, 200.0)],
+        );
+        a.summary = Some(summary(&[(5.0, "Intro"), (150.0, "The boss fight")]));
+        let talk = stream_talk(std::slice::from_ref(&a));
+        let none = chapters(std::slice::from_ref(&a), &talk, 0.0, 200.0, &[]);
+        let with = chapters(
+            std::slice::from_ref(&a),
+            &talk,
+            0.0,
+            200.0,
+            &[
+                peak(65.0, "PogChamp"),
+                peak(160.0, "GG"),
+                peak(112.0, "LUL"),
+            ],
+        );
+        let show = |c: &[Chapter]| {
+            c.iter()
+                .map(|c| (c.start, c.title.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            show(&none),
+            vec![
+                (0.0, "Intro".to_string()),
+                (150.0, "The boss fight".to_string())
+            ]
+        );
+        assert_eq!(
+            show(&with),
+            vec![
+                (0.0, "Intro".to_string()),
+                (60.0, "Chat: PogChamp".to_string()),
+                // 107 s is in the pause: the chapter starts with the talk at 110.
+                (110.0, "Chat: LUL".to_string()),
+                (150.0, "The boss fight".to_string()),
+            ],
+            "GG at 160 s is the boss fight's moment, not a chapter of its own"
+        );
     }
 
     #[test]

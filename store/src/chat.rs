@@ -83,6 +83,8 @@ pub struct ChatLine {
     pub user_name: String,
     pub message: String,
     pub emote_count: i64,
+    /// The emotes' names (from the message's fragments), in order.
+    pub emotes: Vec<String>,
 }
 
 #[async_trait]
@@ -529,7 +531,12 @@ impl ChatStore for PgStore {
         let rows = sqlx::query(
             "SELECT id, \"timestamp\", coalesce(sender_id, '') AS sender_id,
                     coalesce(user_name, '') AS user_name, coalesce(message, '') AS message,
-                    coalesce(emote_count, 0) AS emote_count
+                    coalesce(emote_count, 0) AS emote_count,
+                    coalesce(ARRAY(SELECT f->>'text'
+                                   FROM jsonb_array_elements(
+                                        CASE WHEN jsonb_typeof(fragments) = 'array'
+                                             THEN fragments ELSE '[]' END) f
+                                   WHERE f->>'type' = 'emote'), '{}') AS emotes
              FROM chat_messages
              WHERE user_id = $1 AND \"timestamp\" >= $2 AND \"timestamp\" < $3 AND NOT deleted
              ORDER BY \"timestamp\", id",
@@ -548,6 +555,7 @@ impl ChatStore for PgStore {
                     user_name: r.try_get("user_name")?,
                     message: r.try_get("message")?,
                     emote_count: r.try_get("emote_count")?,
+                    emotes: r.try_get("emotes")?,
                 })
             })
             .collect()

@@ -816,3 +816,233 @@ async fn the_websocket_transport_follows_session_reconnect_without_losing_messag
     assert!(sent.iter().all(|id| ids.contains(id)), "none lost");
     app.stop().await;
 }
+
+/// A Twitch stream from `stream.online` to `stream.offline`: the stream record is created with
+/// Twitch's start time, chat captured meanwhile is aligned to it, and a burst of chat at a
+/// known moment becomes a chat highlight there and a chapter of the proposed episode; the
+/// editor gets the chat in stream time.
+#[tokio::test]
+async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter() {
+    use gt_cli::media_gen::{RecordingSpec, SENTENCES, Segment, generate};
+    const BURST_AT: f64 = 60.0;
+    const LENGTH: f64 = 110.0;
+    let fake = fake().await;
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, Some(callback))),
+        api_port: Some(port),
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap();
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    eventually("stream.online subscribed", 60, async || {
+        fake.subscriptions()
+            .iter()
+            .any(|s| s["type"] == "stream.online" && s["status"] == "enabled")
+            .then_some(())
+    })
+    .await;
+
+    // Went live LENGTH + 10 s ago (timestamps up to 10 minutes old are accepted).
+    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(LENGTH as i64 + 10);
+    fake.send_event(
+        "stream.online",
+        json!({"id": "9001", "broadcaster_user_id": ALICE_TW.0,
+               "broadcaster_user_login": ALICE_TW.1, "broadcaster_user_name": "Alice",
+               "type": "live", "started_at": started.to_rfc3339()}),
+    )
+    .await;
+    let stream = eventually("the stream record", 30, async || {
+        let (s, b) = app.get(ALICE, "/records/streams/twitch-9001").await;
+        (s == 200).then_some(b)
+    })
+    .await;
+    assert_eq!(stream["stream_platform"], "twitch");
+    assert_eq!(stream["stream_id"], "9001");
+    let prefix = stream["prefix"].as_str().unwrap().to_string();
+    assert_eq!(prefix, started.format("%Y-%m-%d").to_string());
+    let (s, _) = app.get(BOB, "/records/streams/twitch-9001").await;
+    assert_eq!(s, 404, "the stream is Alice's");
+
+    // Chat at known stream times: a regular every 8 s, a burst of 25 chatters at BURST_AT.
+    let mut plan: Vec<(f64, String, String)> = (0..(LENGTH as usize / 8))
+        .map(|k| {
+            (
+                k as f64 * 8.0 + 1.0,
+                format!("regular{}", k % 3),
+                "nice play".to_string(),
+            )
+        })
+        .collect();
+    plan.extend((0..25).map(|k| {
+        (
+            BURST_AT + k as f64 * 0.2,
+            format!("viewer{k}"),
+            "PogChamp what a play".to_string(),
+        )
+    }));
+    plan.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (at, who, text) in &plan {
+        let when = started + chrono::TimeDelta::milliseconds((at * 1000.0) as i64);
+        fake.push_webhook_fault(WebhookFault::ShiftTimestamp {
+            by: when - chrono::Utc::now(),
+        });
+        fake.send_chat(ALICE_TW.0, who, text).await;
+    }
+    fake.send_event(
+        "stream.offline",
+        json!({"broadcaster_user_id": ALICE_TW.0, "broadcaster_user_login": ALICE_TW.1,
+               "broadcaster_user_name": "Alice"}),
+    )
+    .await;
+    eventually(
+        "the stream's duration set at stream.offline",
+        30,
+        async || {
+            let (_, b) = app.get(ALICE, "/records/streams/twitch-9001").await;
+            b["duration"].as_f64().filter(|d| *d > LENGTH).map(|_| ())
+        },
+    )
+    .await;
+
+    // The recording OBS made, in the day's folder: talk all the way through.
+    let mut segments = vec![Segment::Silence(1.0)];
+    for sentence in SENTENCES.iter().cycle().take(14) {
+        segments.push(Segment::Speech((*sentence).into()));
+        segments.push(Segment::Silence(1.0));
+    }
+    let dir = app.recordings_of(ALICE).join(&prefix);
+    let generated = generate(
+        &RecordingSpec::mic(segments, Some((320, 180, 30))),
+        &dir.join("live.mkv"),
+    )
+    .unwrap();
+    assert!(
+        generated.duration > BURST_AT + 20.0,
+        "{}",
+        generated.duration
+    );
+    let (s, b) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"streamId": "twitch-9001", "language": "en"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    eventually("proposals awaiting review", 600, async || {
+        let (_, b) = app.get(ALICE, "/stream/twitch-9001/progress").await;
+        assert_ne!(b["status"], "FAILED", "{b}");
+        (b["progress"]["stage"] == "awaiting_review").then_some(())
+    })
+    .await;
+
+    // The highlight: where the burst was (bins of 10 s).
+    let (s, chat) = app.get(ALICE, "/streams/twitch-9001/chat").await;
+    assert_eq!(s, 200, "{chat}");
+    let peaks = chat["highlights"].as_array().unwrap();
+    assert_eq!(peaks.len(), 1, "{peaks:?}");
+    let peak = peaks[0]["start"].as_f64().unwrap();
+    assert!((BURST_AT - 10.0..=BURST_AT).contains(&peak), "{peak}");
+    assert_eq!(peaks[0]["label"], "PogChamp");
+    // The editor's chat history: every line, in stream time.
+    let history = chat["chat_history"].as_array().unwrap();
+    // Ingestion set the stream's duration to the recording's: the chat during it.
+    let (_, stream) = app.get(ALICE, "/records/streams/twitch-9001").await;
+    let recorded = stream["duration"].as_f64().unwrap();
+    assert!((recorded - generated.duration).abs() < 0.5, "{recorded}");
+    let plan: Vec<_> = plan.into_iter().filter(|(at, ..)| *at < recorded).collect();
+    assert_eq!(history.len(), plan.len(), "{history:?}");
+    for (line, (at, who, _)) in history.iter().zip(&plan) {
+        assert!(
+            (line["timestamp"].as_f64().unwrap() - at).abs() < 0.5,
+            "{line} vs {at}"
+        );
+        assert_eq!(line["username"], who.as_str());
+    }
+    let (s, b) = app.get(BOB, "/streams/twitch-9001/chat").await;
+    assert_eq!(s, 404, "{b}");
+
+    // The chapter: at the moment chat reacted to (within the peak's bin, 5 s before it).
+    let (_, eps) = app.get(ALICE, "/stream/twitch-9001/episodes").await;
+    let eps = eps["items"].as_array().unwrap();
+    assert_eq!(eps.len(), 1, "{eps:?}");
+    let offset = eps[0]["start_time"].as_f64().unwrap();
+    let chapters = eps[0]["chapters"].as_array().unwrap();
+    let near: Vec<&Value> = chapters
+        .iter()
+        .filter(|c| {
+            let t = c["start"].as_f64().unwrap() + offset;
+            (peak - 15.0..=peak + 10.0).contains(&t)
+        })
+        .collect();
+    assert_eq!(near.len(), 1, "a chapter at the burst: {chapters:?}");
+    // Without chat this talk has no chapter there (its summary highlights are elsewhere).
+    assert_eq!(near[0]["title"], "Chat: PogChamp", "{chapters:?}");
+    app.stop().await;
+}
+
+/// The hourly upkeep Twitch requires: every connected token validated, an expired one
+/// refreshed (the rotated refresh token stored), a refused one marked "reconnect Twitch"; the
+/// schedule that runs it exists.
+#[tokio::test]
+async fn hourly_maintenance_validates_refreshes_and_marks_lost_tokens() {
+    let fake = fake().await;
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(&fake, None)),
+        gpu_worker: false,
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap();
+    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, BOB, BOB_TW.1).await;
+    let alice_before = stored_tokens(&app, ALICE).await;
+    fake.invalidate_access_tokens(ALICE_TW.0);
+    fake.invalidate_access_tokens(BOB_TW.0);
+    fake.invalidate_refresh_tokens(BOB_TW.0);
+
+    let client = app.temporal_client().await.unwrap();
+    let schedule = client
+        .get_schedule_handle(format!("twitch-maintenance-{}", app.cpu_task_queue))
+        .describe(Default::default())
+        .await
+        .unwrap();
+    let temporalio_client::schedules::ScheduleDescriptionAction::StartWorkflow(action) =
+        schedule.action()
+    else {
+        panic!("the schedule starts a workflow");
+    };
+    assert_eq!(action.workflow_type(), "TwitchMaintenance");
+    assert!(!schedule.paused());
+
+    let id = format!("twitch-maintenance-test-{}", uuid::Uuid::new_v4());
+    let handle = client
+        .start_workflow(
+            gt_workflows::TwitchMaintenance::run,
+            (),
+            temporalio_client::WorkflowStartOptions::new(app.cpu_task_queue.clone(), id).build(),
+        )
+        .await
+        .unwrap();
+    let sweep: gt_types::chat::TokenSweep = handle.get_result(Default::default()).await.unwrap();
+    assert_eq!(
+        (sweep.checked, sweep.refreshed, sweep.lost),
+        (2, 1, 1),
+        "{sweep:?}"
+    );
+    let alice_after = stored_tokens(&app, ALICE).await;
+    assert_ne!(
+        alice_after.refresh_token, alice_before.refresh_token,
+        "rotated"
+    );
+    let (_, b) = app.get(ALICE, "/auth/twitch/token").await;
+    assert_eq!(b["access_token"], alice_after.access_token.as_str());
+    let (_, b) = app.get(BOB, "/auth/twitch/token").await;
+    assert_eq!(b["needs_reconnect"], true, "{b}");
+    app.stop().await;
+}
