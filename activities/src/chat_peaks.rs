@@ -112,11 +112,7 @@ fn label(lines: &[&StreamChat]) -> String {
             if w.chars().count() < 3 || STOPWORDS.contains(&key.as_str()) || !seen.insert(key) {
                 continue;
             }
-            let weight = if line.emote_names.iter().any(|e| *e == w) {
-                2
-            } else {
-                1
-            };
+            let weight = if line.emote_names.contains(&w) { 2 } else { 1 };
             let entry = counts.entry(w).or_insert((0, i));
             entry.0 += weight;
         }

@@ -394,18 +394,50 @@ impl ChatStore for PgStore {
         let times: Vec<DateTime<Utc>> = batch.iter().map(|e| e.message_time).collect();
         let bodies: Vec<Option<Value>> = batch.iter().map(|e| e.body.clone()).collect();
 
-        let mut tx = self.pool().begin().await?;
-        // A redelivery (same message id, within this batch or from before) inserts nothing.
+        // The chat rows of the batch, each with its EventSub message id: only rows whose id
+        // is new in this statement are inserted.
+        let chats: Vec<Value> = batch
+            .iter()
+            .filter_map(|e| {
+                let mut row = serde_json::to_value(e.chat.as_ref()?).ok()?;
+                row["eventsub_id"] = Value::String(e.message_id.clone());
+                Some(row)
+            })
+            .collect();
+        // One statement (one implicit transaction, one round trip): the ids not seen before,
+        // then their chat rows for a connected broadcaster (rows of a broadcaster nobody
+        // connected have no owner and are not kept). A redelivery, within this batch or from
+        // before, inserts nothing.
         let fresh: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO eventsub_messages
-               (message_id, message_type, subscription_type, broadcaster_id, message_time, body,
-                processed_at)
-             SELECT id, kind, sub_type, broadcaster, at, body,
-                    CASE WHEN body IS NULL THEN now() END
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                         $6::jsonb[]) AS x(id, kind, sub_type, broadcaster, at, body)
-             ON CONFLICT (message_id) DO NOTHING
-             RETURNING message_id",
+            "WITH fresh AS (
+               INSERT INTO eventsub_messages
+                 (message_id, message_type, subscription_type, broadcaster_id, message_time,
+                  body, processed_at)
+               SELECT id, kind, sub_type, broadcaster, at, body,
+                      CASE WHEN body IS NULL THEN now() END
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                           $6::jsonb[]) AS x(id, kind, sub_type, broadcaster, at, body)
+               ON CONFLICT (message_id) DO NOTHING
+               RETURNING message_id
+             ), chat AS (
+               INSERT INTO chat_messages
+                 (user_id, id, channel_id, sender_id, message, user_name, user_login,
+                  event_type, \"timestamp\", ttl, badges, fragments, color, reply,
+                  message_type, emote_count)
+               SELECT c.user_id, x.id, x.channel_id, x.sender_id, x.message, x.user_name,
+                      x.user_login, 'channel.chat.message', x.timestamp,
+                      extract(epoch FROM x.timestamp)::bigint + $8, x.badges, x.fragments,
+                      x.color, x.reply, x.message_type, x.emote_count
+               FROM jsonb_to_recordset($7) AS x(
+                      eventsub_id text, id text, channel_id text, sender_id text, message text,
+                      user_name text, user_login text, timestamp timestamptz, badges jsonb,
+                      fragments jsonb, color text, reply jsonb, message_type text,
+                      emote_count bigint)
+               JOIN fresh f ON f.message_id = x.eventsub_id
+               JOIN twitch_channels c ON c.broadcaster_id = x.channel_id
+               ON CONFLICT (user_id, id) DO NOTHING
+             )
+             SELECT message_id FROM fresh",
         )
         .bind(&ids)
         .bind(&types)
@@ -413,40 +445,10 @@ impl ChatStore for PgStore {
         .bind(&broadcasters)
         .bind(&times)
         .bind(&bodies)
-        .fetch_all(&mut *tx)
+        .bind(Value::Array(chats))
+        .bind(chat_retention_secs)
+        .fetch_all(self.pool())
         .await?;
-
-        let fresh_set: std::collections::HashSet<&str> = fresh.iter().map(String::as_str).collect();
-        let chats: Vec<&NewChatMessage> = batch
-            .iter()
-            .filter(|e| fresh_set.contains(e.message_id.as_str()))
-            .filter_map(|e| e.chat.as_ref())
-            .collect();
-        if !chats.is_empty() {
-            let rows = serde_json::to_value(&chats).map_err(|e| StoreError::Backend(e.into()))?;
-            // Rows of a broadcaster nobody connected have no owner and are not kept.
-            sqlx::query(
-                "INSERT INTO chat_messages
-                   (user_id, id, channel_id, sender_id, message, user_name, user_login,
-                    event_type, \"timestamp\", ttl, badges, fragments, color, reply,
-                    message_type, emote_count)
-                 SELECT c.user_id, x.id, x.channel_id, x.sender_id, x.message, x.user_name,
-                        x.user_login, 'channel.chat.message', x.timestamp,
-                        extract(epoch FROM x.timestamp)::bigint + $2, x.badges, x.fragments,
-                        x.color, x.reply, x.message_type, x.emote_count
-                 FROM jsonb_to_recordset($1) AS x(
-                        id text, channel_id text, sender_id text, message text, user_name text,
-                        user_login text, timestamp timestamptz, badges jsonb, fragments jsonb,
-                        color text, reply jsonb, message_type text, emote_count bigint)
-                 JOIN twitch_channels c ON c.broadcaster_id = x.channel_id
-                 ON CONFLICT (user_id, id) DO NOTHING",
-            )
-            .bind(rows)
-            .bind(chat_retention_secs)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         Ok(fresh)
     }
 

@@ -41,8 +41,9 @@ use crate::workflows::{ChatSignal, Workflows};
 
 /// Most messages committed in one transaction.
 const MAX_BATCH: usize = 500;
-/// Concurrent batch writers: while one commits, the next batch gathers.
-const WRITERS: usize = 2;
+/// Concurrent batch writers: while some commit (a commit waits for the WAL flush), the next
+/// batch gathers.
+const WRITERS: usize = 4;
 /// How often the processor looks for events without being woken (after a restart, or when
 /// processing failed and should be tried again).
 const PROCESS_POLL: Duration = Duration::from_secs(5);

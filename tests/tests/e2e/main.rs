@@ -18,6 +18,6 @@ mod replay;
 mod search;
 mod stack;
 mod timestamps;
-mod twitch;
 mod transcription;
+mod twitch;
 mod vad;

@@ -646,7 +646,8 @@ async fn an_upload_survives_faults_a_killed_worker_and_a_quota_wall() {
     .fetch_one(app.store.pool())
     .await
     .unwrap();
-    let key = TokenKey::derive(TOKEN_KEY.as_bytes(), gt_youtube::token_box::YOUTUBE_TOKENS).unwrap();
+    let key =
+        TokenKey::derive(TOKEN_KEY.as_bytes(), gt_youtube::token_box::YOUTUBE_TOKENS).unwrap();
     let tokens: gt_youtube::OAuthTokens = gt_youtube::token_box::open(&key, &sealed).unwrap();
     fake.revoke_refresh_token(&tokens.refresh_token);
     fake.expire_access_tokens();

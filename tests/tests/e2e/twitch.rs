@@ -27,9 +27,16 @@ const FE_SCOPES: [&str; 6] = [
     "user:read:chat",
     "user:bot",
 ];
-/// Alice's and Bob's Twitch accounts.
-const ALICE_TW: (&str, &str) = ("1001", "alice_streams");
-const BOB_TW: (&str, &str) = ("2002", "bob_plays");
+/// Alice's and Bob's Twitch logins; their ids are new in every test, because ChatCapture's
+/// workflow id names the broadcaster and all tests share one Temporal namespace.
+const ALICE_LOGIN: &str = "alice_streams";
+const BOB_LOGIN: &str = "bob_plays";
+
+/// The test's Twitch account ids.
+struct Accounts {
+    alice: String,
+    bob: String,
+}
 
 fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
     TwitchApp::new(
@@ -41,11 +48,16 @@ fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
     )
 }
 
-async fn fake() -> Arc<FakeTwitch> {
+async fn fake() -> (Arc<FakeTwitch>, Accounts) {
     let fake = FakeTwitch::start().await;
-    fake.add_user(ALICE_TW.0, ALICE_TW.1);
-    fake.add_user(BOB_TW.0, BOB_TW.1);
-    Arc::new(fake)
+    let n = uuid::Uuid::new_v4().as_u128() % 1_000_000_000;
+    let tw = Accounts {
+        alice: format!("1{n:09}"),
+        bob: format!("2{n:09}"),
+    };
+    fake.add_user(&tw.alice, ALICE_LOGIN);
+    fake.add_user(&tw.bob, BOB_LOGIN);
+    (Arc::new(fake), tw)
 }
 
 /// Polls `check` (every 100 ms) until it gives a value, for at most `secs`.
@@ -165,16 +177,16 @@ async fn subscribe_webhook(fake: &FakeTwitch, broadcaster: &str, callback: &str)
 /// Every webhook rule, each with one delivery attempt so a refused message stays refused.
 #[tokio::test]
 async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_valid_messages() {
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let app = TestApp::start_with(AppOptions {
         twitch: Some(twitch_app(&fake, None)),
         ..AppOptions::api_only()
     })
     .await
     .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
     let callback = format!("{}/eventsub/webhook", app.base);
-    let sub = subscribe_webhook(&fake, ALICE_TW.0, &callback).await;
+    let sub = subscribe_webhook(&fake, &tw.alice, &callback).await;
 
     // The challenge: answered 200 with the raw string as text/plain, so Twitch enabled it.
     assert_eq!(fake.subscription_status(&sub).as_deref(), Some("enabled"));
@@ -201,7 +213,7 @@ async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_v
     let last = || async { fake.deliveries().last().cloned().unwrap() };
 
     // Valid: stored, with the signed header's time (not ours) as the message time.
-    let id = fake.send_chat(ALICE_TW.0, "viewer1", "hello Kappa").await;
+    let id = fake.send_chat(&tw.alice, "viewer1", "hello Kappa").await;
     let d = last().await;
     assert_eq!(d.status, Some(204), "{d:?}");
     let (message, at, emotes): (String, chrono::DateTime<chrono::Utc>, i64) = sqlx::query_as(
@@ -262,7 +274,7 @@ async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_v
     for (fault, status) in refusals {
         let before = chat_count(&app, ALICE).await;
         fake.push_webhook_fault(fault.clone());
-        fake.send_chat(ALICE_TW.0, "viewer2", "spoiled").await;
+        fake.send_chat(&tw.alice, "viewer2", "spoiled").await;
         let d = last().await;
         assert_eq!(d.status, Some(status), "{fault:?}: {d:?}");
         assert_eq!(
@@ -276,13 +288,13 @@ async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_v
     fake.push_webhook_fault(WebhookFault::ShiftTimestamp {
         by: chrono::TimeDelta::minutes(-9),
     });
-    fake.send_chat(ALICE_TW.0, "viewer3", "late but fine").await;
+    fake.send_chat(&tw.alice, "viewer3", "late but fine").await;
     assert_eq!(last().await.status, Some(204));
 
     // Duplicates: the same message id three times → 2xx each, one row.
     let before = chat_count(&app, ALICE).await;
     fake.push_webhook_fault(WebhookFault::Redeliver { extra: 2 });
-    let dup = fake.send_chat(ALICE_TW.0, "viewer4", "only once").await;
+    let dup = fake.send_chat(&tw.alice, "viewer4", "only once").await;
     let sent: Vec<_> = fake
         .deliveries()
         .into_iter()
@@ -310,7 +322,7 @@ async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_v
     ] {
         let sub = match current.take() {
             Some(sub) => sub,
-            None => subscribe_webhook(&fake, ALICE_TW.0, &callback).await,
+            None => subscribe_webhook(&fake, &tw.alice, &callback).await,
         };
         let reason = status.as_str().to_string();
         fake.revoke_subscription(&sub, status).await;
@@ -356,14 +368,14 @@ async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_v
 #[tokio::test]
 async fn a_burst_with_redeliveries_survives_an_api_killed_mid_burst() {
     const MESSAGES: usize = 10_000;
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let app = TestApp::start_with(AppOptions {
         twitch: Some(twitch_app(&fake, None)),
         ..AppOptions::api_only()
     })
     .await
     .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
 
     let port = free_port();
     let twitch_env = |cmd: &mut std::process::Command| {
@@ -391,7 +403,7 @@ async fn a_burst_with_redeliveries_survives_an_api_killed_mid_burst() {
     };
     let mut api = start_api();
     ready().await;
-    subscribe_webhook(&fake, ALICE_TW.0, &format!("{api_base}/eventsub/webhook")).await;
+    subscribe_webhook(&fake, &tw.alice, &format!("{api_base}/eventsub/webhook")).await;
     // Patient delivery, as Twitch retries: the API is down for a few seconds.
     fake.set_delivery_policy(DeliveryPolicy {
         attempts: 200,
@@ -402,14 +414,15 @@ async fn a_burst_with_redeliveries_survives_an_api_killed_mid_burst() {
 
     let sender = {
         let fake = fake.clone();
+        let broadcaster = tw.alice.clone();
         tokio::spawn(async move {
             use futures::StreamExt;
             futures::stream::iter(0..MESSAGES)
                 .map(|i| {
-                    let fake = fake.clone();
+                    let (fake, broadcaster) = (fake.clone(), broadcaster.clone());
                     async move {
                         fake.send_chat(
-                            ALICE_TW.0,
+                            &broadcaster,
                             &format!("viewer{}", i % 500),
                             &format!("message {i}"),
                         )
@@ -508,7 +521,7 @@ async fn a_burst_with_redeliveries_survives_an_api_killed_mid_burst() {
 /// revokes.
 #[tokio::test]
 async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconnect() {
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let app = TestApp::start_with(AppOptions {
         twitch: Some(twitch_app(&fake, None)),
         ..AppOptions::api_only()
@@ -519,7 +532,7 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
     let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
     assert_eq!((s, b["connected"].clone()), (200, json!(false)), "{b}");
 
-    let (code, state) = consent(&app, &fake, ALICE, ALICE_TW.1).await;
+    let (code, state) = consent(&app, &fake, ALICE, ALICE_LOGIN).await;
     // Another user's state, a forged state: refused, nothing used up.
     for (user, st) in [(BOB, state.as_str()), (ALICE, "forged")] {
         let (s, b) = app
@@ -568,8 +581,8 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
 
     let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(b["broadcaster_id"], ALICE_TW.0);
-    assert_eq!(b["login"], ALICE_TW.1);
+    assert_eq!(b["broadcaster_id"], tw.alice.as_str());
+    assert_eq!(b["login"], ALICE_LOGIN);
     let first = stored_tokens(&app, ALICE).await;
     assert_eq!(b["access_token"], first.access_token.as_str());
     let sealed: String = sqlx::query_scalar(
@@ -589,7 +602,7 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
     // Bob sees none of it; Bob cannot connect Alice's Twitch account.
     let (s, b) = app.get(BOB, "/auth/twitch/token").await;
     assert_eq!((s, b["connected"].clone()), (200, json!(false)), "{b}");
-    let (code, state) = consent(&app, &fake, BOB, ALICE_TW.1).await;
+    let (code, state) = consent(&app, &fake, BOB, ALICE_LOGIN).await;
     let (s, b) = app
         .post(
             BOB,
@@ -601,7 +614,7 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
 
     // Twitch stops accepting the access token: refreshed, the rotated refresh token stored,
     // the old one dead at Twitch.
-    fake.invalidate_access_tokens(ALICE_TW.0);
+    fake.invalidate_access_tokens(&tw.alice);
     let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
     assert_eq!(s, 200, "{b}");
     let second = stored_tokens(&app, ALICE).await;
@@ -618,15 +631,15 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
     );
 
     // The refresh token refused too: "reconnect Twitch", and the tokens are gone.
-    fake.invalidate_access_tokens(ALICE_TW.0);
-    fake.invalidate_refresh_tokens(ALICE_TW.0);
+    fake.invalidate_access_tokens(&tw.alice);
+    fake.invalidate_refresh_tokens(&tw.alice);
     let (s, b) = app.get(ALICE, "/auth/twitch/token").await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["connected"], false);
     assert_eq!(b["needs_reconnect"], true, "{b}");
 
     // Reconnect, then disconnect: the token is revoked at Twitch and forgotten here.
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
     let token = stored_tokens(&app, ALICE).await.access_token;
     let (s, b) = app.delete(ALICE, "/auth/twitch").await;
     assert_eq!(s, 200, "{b}");
@@ -645,7 +658,7 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
 /// reconnect, a killed worker loses nothing, and Bob sees none of Alice's capture.
 #[tokio::test]
 async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect() {
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
     let app = TestApp::start_with(AppOptions {
@@ -658,7 +671,7 @@ async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect()
     .unwrap();
     let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
     assert_eq!(s, 400, "not connected yet: {b}");
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
     let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["success"], true);
@@ -677,8 +690,7 @@ async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect()
     let first = eventually("subscriptions created and verified", 60, async || {
         let subs = fake.subscriptions();
         let enabled = subs.iter().filter(|s| s["status"] == "enabled").count();
-        (enabled == gt_twitch::eventsub::CHAT_CAPTURE_SUBSCRIPTIONS.len())
-            .then(|| enabled_chat_subs())
+        (enabled == gt_twitch::eventsub::CHAT_CAPTURE_SUBSCRIPTIONS.len()).then(&enabled_chat_subs)
     })
     .await;
     assert_eq!(first.len(), 1);
@@ -694,7 +706,7 @@ async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect()
     assert_eq!(s, 400, "Bob has no Twitch connected");
 
     // Chat flows while the worker is away: the webhook stores it without any worker.
-    let id = fake.send_chat(ALICE_TW.0, "viewer", "hi").await;
+    let id = fake.send_chat(&tw.alice, "viewer", "hi").await;
     assert_eq!(chat_count(&app, ALICE).await, 1, "{id}");
 
     // Twitch gave up on our endpoint: ChatCapture subscribes again by itself.
@@ -712,14 +724,14 @@ async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect()
     );
 
     // The user revoked our authorization: capture says so and waits for a reconnect.
-    fake.revoke_authorization(ALICE_TW.0).await;
+    fake.revoke_authorization(&tw.alice).await;
     let status = eventually("capture waiting for a reconnect", 60, async || {
         let (_, b) = app.get(ALICE, "/eventsub/chat/status").await;
         (b["capture"]["workflow"]["state"] == "needs_reconnect").then_some(b)
     })
     .await;
     assert_eq!(status["capture"]["token_lost"], true, "{status}");
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
     eventually("capturing again after the reconnect", 60, async || {
         let (_, b) = app.get(ALICE, "/eventsub/chat/status").await;
         let again = enabled_chat_subs();
@@ -748,7 +760,7 @@ async fn chat_capture_subscribes_repairs_revocations_and_waits_for_a_reconnect()
 /// every message exactly once, deduplicated like the webhook.
 #[tokio::test]
 async fn the_websocket_transport_follows_session_reconnect_without_losing_messages() {
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let app = TestApp::start_with(AppOptions {
         twitch: Some(twitch_app(&fake, None)),
         gpu_worker: false,
@@ -756,7 +768,7 @@ async fn the_websocket_transport_follows_session_reconnect_without_losing_messag
     })
     .await
     .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
     let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["transport"], "websocket");
@@ -773,14 +785,14 @@ async fn the_websocket_transport_follows_session_reconnect_without_losing_messag
     let mut sent = Vec::new();
     for i in 0..50 {
         sent.push(
-            fake.send_chat(ALICE_TW.0, "viewer", &format!("before {i}"))
+            fake.send_chat(&tw.alice, "viewer", &format!("before {i}"))
                 .await,
         );
     }
     fake.reconnect_sessions();
     for i in 0..50 {
         sent.push(
-            fake.send_chat(ALICE_TW.0, "viewer", &format!("around {i}"))
+            fake.send_chat(&tw.alice, "viewer", &format!("around {i}"))
                 .await,
         );
     }
@@ -797,7 +809,7 @@ async fn the_websocket_transport_follows_session_reconnect_without_losing_messag
     .await;
     for i in 0..50 {
         sent.push(
-            fake.send_chat(ALICE_TW.0, "viewer", &format!("after {i}"))
+            fake.send_chat(&tw.alice, "viewer", &format!("after {i}"))
                 .await,
         );
     }
@@ -826,7 +838,7 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
     use gt_cli::media_gen::{RecordingSpec, SENTENCES, Segment, generate};
     const BURST_AT: f64 = 60.0;
     const LENGTH: f64 = 110.0;
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
     let app = TestApp::start_with(AppOptions {
@@ -836,7 +848,7 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
     })
     .await
     .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
     let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
     assert_eq!(s, 200, "{b}");
     eventually("stream.online subscribed", 60, async || {
@@ -847,25 +859,27 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
     })
     .await;
 
+    let twitch_stream = format!("9{}", &tw.alice[1..]);
+    let record = format!("twitch-{twitch_stream}");
     // Went live LENGTH + 10 s ago (timestamps up to 10 minutes old are accepted).
     let started = chrono::Utc::now() - chrono::TimeDelta::seconds(LENGTH as i64 + 10);
     fake.send_event(
         "stream.online",
-        json!({"id": "9001", "broadcaster_user_id": ALICE_TW.0,
-               "broadcaster_user_login": ALICE_TW.1, "broadcaster_user_name": "Alice",
+        json!({"id": twitch_stream, "broadcaster_user_id": &tw.alice,
+               "broadcaster_user_login": ALICE_LOGIN, "broadcaster_user_name": "Alice",
                "type": "live", "started_at": started.to_rfc3339()}),
     )
     .await;
     let stream = eventually("the stream record", 30, async || {
-        let (s, b) = app.get(ALICE, "/records/streams/twitch-9001").await;
+        let (s, b) = app.get(ALICE, &format!("/records/streams/{record}")).await;
         (s == 200).then_some(b)
     })
     .await;
     assert_eq!(stream["stream_platform"], "twitch");
-    assert_eq!(stream["stream_id"], "9001");
+    assert_eq!(stream["stream_id"], twitch_stream.as_str());
     let prefix = stream["prefix"].as_str().unwrap().to_string();
     assert_eq!(prefix, started.format("%Y-%m-%d").to_string());
-    let (s, _) = app.get(BOB, "/records/streams/twitch-9001").await;
+    let (s, _) = app.get(BOB, &format!("/records/streams/{record}")).await;
     assert_eq!(s, 404, "the stream is Alice's");
 
     // Chat at known stream times: a regular every 8 s, a burst of 25 chatters at BURST_AT.
@@ -891,11 +905,11 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
         fake.push_webhook_fault(WebhookFault::ShiftTimestamp {
             by: when - chrono::Utc::now(),
         });
-        fake.send_chat(ALICE_TW.0, who, text).await;
+        fake.send_chat(&tw.alice, who, text).await;
     }
     fake.send_event(
         "stream.offline",
-        json!({"broadcaster_user_id": ALICE_TW.0, "broadcaster_user_login": ALICE_TW.1,
+        json!({"broadcaster_user_id": &tw.alice, "broadcaster_user_login": ALICE_LOGIN,
                "broadcaster_user_name": "Alice"}),
     )
     .await;
@@ -903,7 +917,7 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
         "the stream's duration set at stream.offline",
         30,
         async || {
-            let (_, b) = app.get(ALICE, "/records/streams/twitch-9001").await;
+            let (_, b) = app.get(ALICE, &format!("/records/streams/{record}")).await;
             b["duration"].as_f64().filter(|d| *d > LENGTH).map(|_| ())
         },
     )
@@ -930,19 +944,19 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
         .post(
             ALICE,
             "/stream",
-            json!({"streamId": "twitch-9001", "language": "en"}),
+            json!({"streamId": record, "language": "en"}),
         )
         .await;
     assert_eq!(s, 202, "{b}");
     eventually("proposals awaiting review", 600, async || {
-        let (_, b) = app.get(ALICE, "/stream/twitch-9001/progress").await;
+        let (_, b) = app.get(ALICE, &format!("/stream/{record}/progress")).await;
         assert_ne!(b["status"], "FAILED", "{b}");
         (b["progress"]["stage"] == "awaiting_review").then_some(())
     })
     .await;
 
     // The highlight: where the burst was (bins of 10 s).
-    let (s, chat) = app.get(ALICE, "/streams/twitch-9001/chat").await;
+    let (s, chat) = app.get(ALICE, &format!("/streams/{record}/chat")).await;
     assert_eq!(s, 200, "{chat}");
     let peaks = chat["highlights"].as_array().unwrap();
     assert_eq!(peaks.len(), 1, "{peaks:?}");
@@ -952,7 +966,7 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
     // The editor's chat history: every line, in stream time.
     let history = chat["chat_history"].as_array().unwrap();
     // Ingestion set the stream's duration to the recording's: the chat during it.
-    let (_, stream) = app.get(ALICE, "/records/streams/twitch-9001").await;
+    let (_, stream) = app.get(ALICE, &format!("/records/streams/{record}")).await;
     let recorded = stream["duration"].as_f64().unwrap();
     assert!((recorded - generated.duration).abs() < 0.5, "{recorded}");
     let plan: Vec<_> = plan.into_iter().filter(|(at, ..)| *at < recorded).collect();
@@ -964,11 +978,11 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
         );
         assert_eq!(line["username"], who.as_str());
     }
-    let (s, b) = app.get(BOB, "/streams/twitch-9001/chat").await;
+    let (s, b) = app.get(BOB, &format!("/streams/{record}/chat")).await;
     assert_eq!(s, 404, "{b}");
 
     // The chapter: at the moment chat reacted to (within the peak's bin, 5 s before it).
-    let (_, eps) = app.get(ALICE, "/stream/twitch-9001/episodes").await;
+    let (_, eps) = app.get(ALICE, &format!("/stream/{record}/episodes")).await;
     let eps = eps["items"].as_array().unwrap();
     assert_eq!(eps.len(), 1, "{eps:?}");
     let offset = eps[0]["start_time"].as_f64().unwrap();
@@ -991,7 +1005,7 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
 /// schedule that runs it exists.
 #[tokio::test]
 async fn hourly_maintenance_validates_refreshes_and_marks_lost_tokens() {
-    let fake = fake().await;
+    let (fake, tw) = fake().await;
     let app = TestApp::start_with(AppOptions {
         twitch: Some(twitch_app(&fake, None)),
         gpu_worker: false,
@@ -999,12 +1013,12 @@ async fn hourly_maintenance_validates_refreshes_and_marks_lost_tokens() {
     })
     .await
     .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_TW.1).await;
-    connect_twitch(&app, &fake, BOB, BOB_TW.1).await;
+    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
+    connect_twitch(&app, &fake, BOB, BOB_LOGIN).await;
     let alice_before = stored_tokens(&app, ALICE).await;
-    fake.invalidate_access_tokens(ALICE_TW.0);
-    fake.invalidate_access_tokens(BOB_TW.0);
-    fake.invalidate_refresh_tokens(BOB_TW.0);
+    fake.invalidate_access_tokens(&tw.alice);
+    fake.invalidate_access_tokens(&tw.bob);
+    fake.invalidate_refresh_tokens(&tw.bob);
 
     let client = app.temporal_client().await.unwrap();
     let schedule = client
