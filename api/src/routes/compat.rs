@@ -11,7 +11,9 @@
 //!   `GT_OPENAI_BASE_URL`, `GT_SUMMARY_MODEL`); 503 with a message saying what to set when no
 //!   key is configured.
 //!
-//! Also [`localize_times`]: date-times the front end's forms send without a zone.
+//! Also [`localize_times`]: date-times the front end's forms send without a zone; and
+//! [`fill_create_defaults`]: the keys the front end's episode creation insists on, which its
+//! own create forms leave out.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -31,6 +33,33 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ingestion/streams/{id}/s3-status", get(storage_status))
         .route("/ai/chat", post(ai_chat))
+}
+
+/// YouTube's "Gaming" category, the default for a streamer's series.
+pub const DEFAULT_YOUTUBE_CATEGORY: i64 = 20;
+
+/// Fills what the front end's episode creation (`useBulkEpisodeCreate` `validateState`)
+/// requires to be present but its Create forms never send: a series from "Create series"
+/// (title only) gets `max_episode_order_index: 0`, `notify_subscribers: false`, `tags: []` and
+/// YouTube category 20 (Gaming); a stream created without a description gets `""`. Only absent
+/// keys are filled; anything the client sent is kept (and validated as usual).
+pub fn fill_create_defaults(resource: &Resource, body: &mut Value) {
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
+    let defaults: &[(&str, Value)] = match resource.name {
+        "series" => &[
+            ("max_episode_order_index", json!(0)),
+            ("notify_subscribers", json!(false)),
+            ("tags", json!([])),
+            ("category", json!(DEFAULT_YOUTUBE_CATEGORY)),
+        ],
+        "streams" => &[("description", json!(""))],
+        _ => &[],
+    };
+    for (key, value) in defaults {
+        map.entry(*key).or_insert_with(|| value.clone());
+    }
 }
 
 /// Resolves the zone-less date-times in one record body (`stream_date: "2024-07-01T20:30"`

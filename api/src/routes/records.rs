@@ -132,6 +132,7 @@ async fn create(
     };
     for body in &mut bodies {
         crate::routes::compat::localize_times(&state, &user, resource, body).await?;
+        crate::routes::compat::fill_create_defaults(resource, body);
     }
     let created = state
         .records

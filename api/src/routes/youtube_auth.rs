@@ -162,7 +162,11 @@ async fn callback(
 }
 
 async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    let app = app(&state)?;
+    // Not configured is "not connected" for the front end, which calls this on every page (a
+    // 503 would only add noise); connecting still says what is missing.
+    let Some(app) = state.youtube.as_deref() else {
+        return Ok(Json(json!({"connected": false, "needs_reconnect": false})));
+    };
     let connection = state
         .publish
         .oauth(&user.user_id, Provider::YouTube)

@@ -675,3 +675,127 @@ async fn ai_chat_speaks_openais_wire_format_when_a_key_is_configured() {
     assert_eq!(wire["messages"][4]["content"], "make it shorter");
     app.stop().await;
 }
+
+/// The record calls the original front end made in a real browser run
+/// (`tools/original-frontend/run`, `docs/original-frontend.md`), replayed with the exact
+/// query strings and bodies it sent, and checked against what its code reads.
+#[tokio::test]
+async fn calls_recorded_from_the_browser_run_replayed() {
+    let app = TestApp::start_with(AppOptions::api_only()).await.unwrap();
+
+    // Series Create form: the title only.
+    let (s, series) = app
+        .post(
+            ALICE,
+            "/records/series",
+            json!({"title": "FE check series"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{series}");
+    let series_id = series["id"].as_str().unwrap().to_string();
+
+    // Stream Create form: an empty description and thumbnail are not sent at all.
+    let (s, created) = app
+        .post(
+            ALICE,
+            "/records/streams",
+            json!({"stream_platform": "twitch", "title": "FE check",
+                   "stream_date": "2024-07-01T20:30", "prefix": "2024-07-01"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // Lists: page 1 sends the literal `cursor=null`; the stream Edit page's Prev/Next fetch
+    // 1000 at once, the editor's project picker 100, ReferenceInput 25.
+    for (path, per_page) in [
+        ("/records/streams", 10),
+        ("/records/streams", 1000),
+        ("/records/series", 25),
+        ("/records/projects", 100),
+        ("/records/chat_messages", 10),
+        ("/records/stream_widgets", 10),
+        ("/records/video_clips", 10),
+        ("/records/episodes", 10),
+    ] {
+        let (s, b) = app
+            .get(
+                ALICE,
+                &format!("{path}?cursor=null&perPage={per_page}&filter=%7B%7D"),
+            )
+            .await;
+        assert_eq!(s, 200, "{path} perPage={per_page}: {b}");
+        assert!(b["items"].is_array(), "{path}: {b}");
+        assert!(
+            b["cursor"].is_null() || b["cursor"].is_string(),
+            "{path}: {b}"
+        );
+    }
+    let (_, streams) = app
+        .get(
+            ALICE,
+            "/records/streams?cursor=null&perPage=1000&filter=%7B%7D",
+        )
+        .await;
+    assert!(
+        streams["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str()),
+        "{streams}"
+    );
+
+    // The series ReferenceField's getMany: `filter={"id":[...]}` with no cursor or perPage;
+    // a series not named must not come back.
+    let (s, other) = app
+        .post(ALICE, "/records/series", json!({"title": "Not asked for"}))
+        .await;
+    assert_eq!(s, 201, "{other}");
+    let filter = url::form_urlencoded::byte_serialize(
+        json!({"id": [series_id, "no-such-series"]})
+            .to_string()
+            .as_bytes(),
+    )
+    .collect::<String>();
+    let (s, many) = app
+        .get(ALICE, &format!("/records/series?filter={filter}"))
+        .await;
+    assert_eq!(s, 200, "{many}");
+    let ids: Vec<&str> = many["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![series_id.as_str()], "{many}");
+
+    // Stream Edit form: the whole record as it was read (user_id, created_at, updated_at
+    // included), with the series picked, the duration as the string the duration input
+    // gives, and the untouched date-time back in the form the API returned it.
+    let path = format!("/records/streams/{id}");
+    let (_, mut record) = app.get(ALICE, &path).await;
+    record["series_id"] = json!(series_id);
+    record["duration"] = json!("120");
+    record["has_episodes"] = json!(false);
+    let stream_date = record["stream_date"].clone();
+    let (s, saved) = app.put(ALICE, &path, record).await;
+    assert_eq!(s, 200, "{saved}");
+    let (_, stored) = app.get(ALICE, &path).await;
+    assert_eq!(stored["duration"].as_f64(), Some(120.0), "{stored}");
+    assert_eq!(stored["series_id"], json!(series_id), "{stored}");
+    assert_eq!(
+        instant(&stored["stream_date"]),
+        instant(&stream_date),
+        "saving the form unchanged must not move the date"
+    );
+    assert_eq!(instant(&stored["stream_date"]), utc("2024-07-01T20:30:00Z"));
+
+    // The series getOne the review page makes answers the record by id.
+    let (s, one) = app
+        .get(ALICE, &format!("/records/series/{series_id}"))
+        .await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["title"], "FE check series");
+    app.stop().await;
+}

@@ -39,6 +39,9 @@ async fn snapshot(app: &TestApp, user: &str) -> Value {
         ("tasks", "id"),
         ("transcript_segments", "clip_key, idx"),
         ("transcript_windows", "clip_key, idx"),
+        ("chat_messages", "id"),
+        ("twitch_channels", "user_id"),
+        ("oauth_connections", "provider"),
     ] {
         let rows: Vec<Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT to_jsonb(t) - 'embedding' FROM {table} t WHERE user_id = $1 ORDER BY {order}"
@@ -337,7 +340,24 @@ async fn two_users_with_same_named_streams_never_touch_each_other() {
             Some(json!({"episode_ids": ["alice-only-ep"]})),
             403,
         ),
-        (Method::GET, "/auth/youtube/token".into(), None, 503),
+        // Not configured here: "not connected" (the front end calls these on every page).
+        (Method::GET, "/auth/youtube/token".into(), None, 200),
+        (Method::GET, "/auth/twitch/token".into(), None, 200),
+        (Method::GET, "/eventsub/chat/status".into(), None, 200),
+        (
+            Method::POST,
+            "/auth/twitch/url".into(),
+            Some(json!({"scopes": [], "redirect_uri": "http://127.0.0.1:5173/profile"})),
+            503,
+        ),
+        (
+            Method::POST,
+            "/eventsub/chat/subscribe".into(),
+            Some(json!({})),
+            503,
+        ),
+        (Method::GET, "/streams/alice-only/chat".into(), None, 404),
+        (Method::GET, "/streams/same/chat".into(), None, 200),
         (
             Method::GET,
             "/episodes/alice-only-ep/export.srt".into(),
