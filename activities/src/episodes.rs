@@ -19,8 +19,8 @@ use gt_types::episode::{CUT_LIST_VERSION, Chapter, ClipSummary, EpisodeParams, R
 use gt_types::records::{Interval, TaskStatus, TaskType, VideoClip};
 use gt_types::transcript::Transcript;
 use gt_types::workflow::{
-    ApplyReview, EpisodePublishInput, EpisodePublishOutput, ProposeEpisodesInput, ProposedEpisode,
-    ProposedEpisodes, RecordReview, TaskUpdate,
+    ApplyReview, EpisodeEdit, EpisodePublishInput, EpisodePublishOutput, ProposeEpisodesInput,
+    ProposedEpisode, ProposedEpisodes, RecordReview, TaskUpdate,
 };
 use serde_json::{Value, json};
 use temporalio_macros::activities;
@@ -142,11 +142,53 @@ impl EpisodeActivitiesImpl {
         _ctx: ActivityContext,
         input: ApplyReview,
     ) -> Result<(), ActivityError> {
-        let edits: Vec<(String, Value)> = input
-            .edits
-            .iter()
-            .map(|e| (e.id.clone(), e.patch()))
-            .collect();
+        let mut edits: Vec<(String, Value)> = Vec::with_capacity(input.edits.len());
+        let any_moved = input.edits.iter().any(EpisodeEdit::moves_range);
+        // A moved range gets its cut list, tracks and (unless the edit sets them) chapters
+        // made again, the way proposals make them.
+        let context = if any_moved {
+            let clips = self
+                .store
+                .stream_clips(&input.user_id, &input.stream_id)
+                .await
+                .map_err(store_error)?;
+            let proposals = self
+                .store
+                .proposals(&input.user_id, &input.stream_id)
+                .await
+                .map_err(store_error)?;
+            let peaks = self
+                .store
+                .stream_chat_highlights(&input.user_id, &input.stream_id)
+                .await
+                .map_err(store_error)?;
+            Some((clips, proposals, peaks))
+        } else {
+            None
+        };
+        for e in &input.edits {
+            let mut patch = e.patch();
+            if let (true, Some((clips, proposals, peaks))) = (e.moves_range(), &context) {
+                let current = proposals.iter().find(|p| p["id"] == e.id.as_str());
+                let bound = |k: &str| current.and_then(|p| p[k].as_f64()).unwrap_or(0.0);
+                let duration = clips
+                    .iter()
+                    .filter_map(|c| Some(c.start_time? + c.metadata.as_ref()?.format.duration))
+                    .fold(0.0, f64::max);
+                let (start, end) = e
+                    .range(bound("start_time"), bound("end_time"), duration)
+                    .map_err(invalid_input)?;
+                patch["start_time"] = json!(start);
+                patch["end_time"] = json!(end);
+                patch["tracks"] = json!([{"start": iso_duration(start), "end": iso_duration(end)}]);
+                patch["cut_list"] = cut_list(clips, start, end);
+                if e.chapters.is_none() {
+                    let talk = stream_talk(clips);
+                    patch["chapters"] = json!(chapters(clips, &talk, start, end, peaks));
+                }
+            }
+            edits.push((e.id.clone(), patch));
+        }
         self.store
             .apply_review(
                 &input.user_id,

@@ -173,6 +173,12 @@ pub trait ChatStore: Send + Sync {
         stream_id: &str,
         peaks: &[gt_types::chat::ChatPeak],
     ) -> StoreResult<()>;
+    /// The stream's chat peaks as its last ingestion stored them (none when never computed).
+    async fn stream_chat_highlights(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+    ) -> StoreResult<Vec<gt_types::chat::ChatPeak>>;
     /// Removes chat rows past their retention and EventSub ids older than `ids_before`.
     async fn purge_chat(&self, now: DateTime<Utc>, ids_before: DateTime<Utc>) -> StoreResult<u64>;
 }
@@ -593,6 +599,24 @@ impl ChatStore for PgStore {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    async fn stream_chat_highlights(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+    ) -> StoreResult<Vec<gt_types::chat::ChatPeak>> {
+        let peaks: Option<Option<Value>> = sqlx::query_scalar(
+            "SELECT chat_highlights FROM streams WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user_id)
+        .bind(stream_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(peaks
+            .flatten()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default())
     }
 
     async fn purge_chat(&self, now: DateTime<Utc>, ids_before: DateTime<Utc>) -> StoreResult<u64> {

@@ -414,9 +414,45 @@ pub struct EpisodeEdit {
     pub chapters: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<serde_json::Value>,
+    /// A new range (stream seconds): the cut list, `tracks` and (unless `chapters` is given)
+    /// the chapters are made again for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<f64>,
 }
 
+/// The shortest episode a range edit may leave (seconds).
+pub const MIN_EPISODE_SECONDS: f64 = 1.0;
+
 impl EpisodeEdit {
+    /// Whether the edit moves the episode's range.
+    pub fn moves_range(&self) -> bool {
+        self.start_time.is_some() || self.end_time.is_some()
+    }
+
+    /// The range after this edit of an episode now at `[start, end)`, checked against a
+    /// stream `duration` seconds long.
+    pub fn range(&self, start: f64, end: f64, duration: f64) -> Result<(f64, f64), String> {
+        let (s, e) = (
+            self.start_time.unwrap_or(start),
+            self.end_time.unwrap_or(end),
+        );
+        if !(s.is_finite() && e.is_finite()) || s < 0.0 || e > duration + 0.05 {
+            return Err(format!(
+                "episode '{}': the range {s:.2}–{e:.2} s is outside the stream (0–{duration:.2} s)",
+                self.id
+            ));
+        }
+        if e - s < MIN_EPISODE_SECONDS {
+            return Err(format!(
+                "episode '{}': the range must start before it ends and last at least \
+                 {MIN_EPISODE_SECONDS} s ({s:.2}–{e:.2} s)",
+                self.id
+            ));
+        }
+        Ok((s, e.min(duration)))
+    }
     /// The edit as a record patch (only the fields it sets).
     pub fn patch(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();

@@ -5,7 +5,9 @@
 //!   edits are checked against the episode record's field types here, then the whole review
 //!   goes to the waiting ingestion as its `review` update, whose validator refuses anything but
 //!   that run's undecided proposals before a byte is written; the handler writes edits and
-//!   decisions in one transaction. Any refusal (400, 404, 409, 503) changes nothing.
+//!   decisions in one transaction. An edit may move a proposal's range (`start_time`,
+//!   `end_time`, stream seconds, inside the stream): its cut list, tracks and chapters are made
+//!   again for it. Any refusal (400, 404, 409, 503) changes nothing.
 //! - `POST /transcripts/edit`: `{clipKey, segments: [{idx, text}]}`; corrections persist on
 //!   the segment rows and the clip, and the clip's search windows are re-embedded.
 
@@ -55,7 +57,7 @@ async fn review(
     if let Some(e) = req.shape_error() {
         return Err(ApiError::BadRequest(e));
     }
-    owned_stream(&state, &user, &stream_id).await?;
+    let stream = owned_stream(&state, &user, &stream_id).await?;
     // Every id must be one of this stream's proposals still awaiting review (the workflow
     // checks again, against its own state, before writing).
     let proposals = state.insight.proposals(&user.user_id, &stream_id).await?;
@@ -71,9 +73,17 @@ async fn review(
             unknown.join(", ")
         )));
     }
-    // Edits must be valid episode fields before anything is sent.
+    // Edits must be valid episode fields before anything is sent, and a new range must lie
+    // inside the stream.
+    let duration = stream["duration"].as_f64().unwrap_or(0.0);
     for e in &req.edits {
         validate_write(&EPISODES, &e.patch(), WriteKind::Update(&e.id))?;
+        if e.moves_range() {
+            let current = proposals.iter().find(|p| p["id"] == e.id.as_str());
+            let bound = |k: &str| current.and_then(|p| p[k].as_f64()).unwrap_or(0.0);
+            e.range(bound("start_time"), bound("end_time"), duration)
+                .map_err(ApiError::BadRequest)?;
+        }
     }
     let run_id = state
         .workflows

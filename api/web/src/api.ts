@@ -173,6 +173,9 @@ export interface EpisodeEdit {
   title?: string;
   description?: string;
   chapters?: Chapter[];
+  /** A new range, stream seconds: the cut list and chapters are made again for it. */
+  start_time?: number;
+  end_time?: number;
 }
 
 export interface ReviewRequest {

@@ -802,6 +802,12 @@ function drawReview(box: HTMLElement, streamId: string, episodes: Episode[], p: 
         { class: "proposal", "data-episode": e.id },
         h("legend", {}, `${clock(e.start_time)}–${clock(e.end_time)} (${clock((e.end_time ?? 0) - (e.start_time ?? 0))})`),
         field("Title", h("input", { name: `title-${e.id}`, value: e.title ?? "", "data-api": "title" })),
+        h(
+          "div",
+          { class: "range" },
+          field("Starts at (stream time)", h("input", { name: `start-${e.id}`, value: clock(e.start_time), inputmode: "decimal", "data-api": "range" })),
+          field("Ends at", h("input", { name: `end-${e.id}`, value: clock(e.end_time), inputmode: "decimal", "data-api": "range" })),
+        ),
         field("Description", h("textarea", { name: `description-${e.id}`, rows: 2, "data-api": "description" }, e.description ?? "")),
         field("Chapters (one per line: time title)", h("textarea", { name: `chapters-${e.id}`, rows: 3, "data-api": "chapters" }, chaptersText(e.chapters))),
         h("div", { class: "choices", role: "radiogroup", "aria-label": "decision" }, radio("approve", "Approve"), radio("reject", "Reject"), radio("later", "Decide later", true)),
@@ -831,6 +837,14 @@ function drawReview(box: HTMLElement, streamId: string, episodes: Episode[], p: 
         if (description !== (e.description ?? "")) edit.description = description;
         if (JSON.stringify(chapters) !== JSON.stringify((e.chapters ?? []).map((c) => ({ start: Math.floor(c.start), title: c.title }))))
           edit.chapters = chapters;
+        // The range: sent only when changed (the fields show whole seconds).
+        for (const [key, name, was] of [["start_time", "start", e.start_time], ["end_time", "end", e.end_time]] as const) {
+          const text = String(f.get(`${name}-${e.id}`) ?? "").trim();
+          if (text === clock(was)) continue;
+          const at = parseClock(text);
+          if (at === null) throw new ApiError(400, `range: “${text}” must be a time like 1:05 or 65.5`);
+          edit[key] = at;
+        }
         if (Object.keys(edit).length > 1 && d !== "reject") req.edits.push(edit);
       }
       if (!req.approve.length && !req.reject.length && !req.edits.length) throw new ApiError(400, "choose approve or reject for at least one episode");

@@ -544,6 +544,22 @@ async fn a_streamer_does_the_whole_job_in_the_browser() {
         "Storming the castle",
     )
     .await;
+    // Move its end one second earlier: the field shows whole seconds as m:ss.
+    let shown = c
+        .execute(
+            &format!("return document.querySelector(\"input[name='end-{first}']\").value"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (m, ss) = shown.as_str().unwrap().split_once(':').unwrap();
+    let new_end = m.parse::<u64>().unwrap() * 60 + ss.parse::<u64>().unwrap() - 1;
+    type_into(
+        &c,
+        &format!("input[name='end-{first}']"),
+        &format!("{}:{:02}", new_end / 60, new_end % 60),
+    )
+    .await;
     css(
         &c,
         &format!("input[name='decision-{first}'][value=approve]"),
@@ -708,6 +724,21 @@ async fn a_streamer_does_the_whole_job_in_the_browser() {
     };
     assert_eq!(by_id(first)["review_status"], "approved");
     assert_eq!(by_id(first)["title"], "Storming the castle");
+    assert_eq!(
+        by_id(first)["end_time"].as_f64(),
+        Some(new_end as f64),
+        "the range edit"
+    );
+    let last_frame = by_id(first)["cut_list"]["inputMedia"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["sections"][0]["endFrame"]
+        .clone();
+    assert!(
+        last_frame.as_f64().is_some(),
+        "a cut list for the new range"
+    );
     assert_eq!(by_id(second)["review_status"], "rejected");
 
     // Another user in another browser sees none of it.

@@ -312,6 +312,18 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
         (json!({}), 400),
         (json!({"approve": [ep1], "unexpected": 1}), 400),
         (json!({"edits": [{"id": ep1}]}), 400),
+        // A range outside the stream, backwards, or shorter than a second.
+        (json!({"edits": [{"id": ep1, "start_time": -1.0}]}), 400),
+        (json!({"edits": [{"id": ep1, "end_time": 1e6}]}), 400),
+        (
+            json!({"edits": [{"id": ep1, "start_time": 9.0, "end_time": 3.0}]}),
+            400,
+        ),
+        (
+            json!({"edits": [{"id": ep1, "start_time": 3.0, "end_time": 3.5}]}),
+            400,
+        ),
+        (json!({"edits": [{"id": ep1, "start_time": "3"}]}), 400),
     ] {
         let (s, b) = app.post(ALICE, "/stream/ep/review", body.clone()).await;
         assert_eq!(s, status, "{body}: {b}");
@@ -365,12 +377,19 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
         .await
         .unwrap();
 
-    // Edit and approve the first, reject the second: one publish child, for the first.
+    // Edit (title and range: a second off each end) and approve the first, reject the second:
+    // one publish child, for the first.
+    let (s1, e1_end) = (
+        eps[0]["start_time"].as_f64().unwrap(),
+        eps[0]["end_time"].as_f64().unwrap(),
+    );
+    let (new_start, new_end) = (s1 + 1.0, e1_end - 1.0);
     let (s, reviewed) = app
         .post(
             ALICE,
             "/stream/ep/review",
-            json!({"approve": [ep1], "reject": [ep2], "edits": [{"id": ep1, "title": "Storming the castle"}]}),
+            json!({"approve": [ep1], "reject": [ep2], "edits": [{"id": ep1,
+                   "title": "Storming the castle", "start_time": new_start, "end_time": new_end}]}),
         )
         .await;
     assert_eq!(s, 202, "{reviewed}");
@@ -382,6 +401,19 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
     let (_, e1) = app.get(ALICE, &format!("/records/episodes/{ep1}")).await;
     assert_eq!(e1["title"], "Storming the castle");
     assert_eq!(e1["review_status"], "approved");
+    // The new range, and the cut list made again for it (frames at 30 fps, file 1 starts at 0).
+    assert_eq!(e1["start_time"].as_f64(), Some(new_start));
+    assert_eq!(e1["end_time"].as_f64(), Some(new_end));
+    let section = &e1["cut_list"]["inputMedia"][0]["sections"][0];
+    assert!(
+        (section["startFrame"].as_f64().unwrap() - new_start * 30.0).abs() <= 1.0,
+        "{section}"
+    );
+    assert!(
+        (section["endFrame"].as_f64().unwrap() - new_end * 30.0).abs() <= 1.0,
+        "{section}"
+    );
+    assert_eq!(e1["chapters"][0]["start"], 0.0);
     let (_, e2) = app.get(ALICE, &format!("/records/episodes/{ep2}")).await;
     assert_eq!(e2["review_status"], "rejected");
     // The publish child renders and exports; with no YouTube app on this server it ends asking
