@@ -337,7 +337,7 @@ impl ChatStore for PgStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE twitch_channels SET last_revocation = $2, last_revocation_at = $3,
-               token_lost = token_lost OR $2 = 'authorization_revoked', updated_at = now()
+               updated_at = now()
              WHERE broadcaster_id = $1",
         )
         .bind(broadcaster_id)

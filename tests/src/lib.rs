@@ -564,6 +564,19 @@ impl TestApp {
         gt_workflows::client::connect(&self.temporal, Duration::from_secs(30)).await
     }
 
+    /// Stops this app's workers (as a crashed or redeployed worker pool would), leaving the API
+    /// up; `start_cpu_worker` starts a new one.
+    pub async fn stop_workers(&mut self) {
+        let workers = std::mem::take(&mut self.workers);
+        tokio::task::spawn_blocking(move || {
+            for mut w in workers {
+                w.stop();
+            }
+        })
+        .await
+        .ok();
+    }
+
     /// Stops the workers (off the async runtime: joining a worker thread from it deadlocks the
     /// worker's shutdown) and the API.
     pub async fn stop(mut self) {

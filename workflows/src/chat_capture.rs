@@ -4,9 +4,10 @@
 //!
 //! Started (signal-with-start) by enabling capture or by `stream.online`. Each round makes
 //! sure the subscriptions exist (webhook) or holds a WebSocket session (no public URL), then
-//! waits for a lifecycle signal or the periodic check. A revocation Twitch allows us to repair
-//! (`notification_failures_exceeded`, `version_removed`) resubscribes at once; a lost
-//! authorization waits for the user to reconnect. The run continues as new after a bounded
+//! waits for a lifecycle signal or the periodic check. A revocation starts a new round at once:
+//! what Twitch allows us to repair (`notification_failures_exceeded`, `version_removed`) is
+//! subscribed again; a lost authorization (the tokens no longer work) waits for the user to
+//! reconnect. The run continues as new after a bounded
 //! number of rounds so its history stays small.
 
 use std::time::Duration;
@@ -208,13 +209,11 @@ impl ChatCapture {
         self.status.revocations += 1;
         self.status.last_revocation =
             Some(format!("{}: {}", revoked.subscription_type, revoked.reason));
-        if revoked.resubscribable {
-            self.resubscribe = true;
-        } else if revoked.reason == "authorization_revoked" {
-            self.status.state = CaptureState::NeedsReconnect;
-            self.status.note =
-                Some("the Twitch authorization was revoked: reconnect Twitch".into());
-        }
+        // Whatever the reason, check again: `ensure_subscriptions` finds out whether the
+        // user's tokens still work (a revoked authorization means "reconnect Twitch") and
+        // replaces what Twitch dropped. Deciding here instead would go wrong for revocations
+        // that arrive late, e.g. after the user already reconnected.
+        self.resubscribe = true;
     }
 }
 

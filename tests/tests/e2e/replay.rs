@@ -3,7 +3,7 @@
 //! Record new ones with `gt history <workflow-id> -o tests/histories/<name>.json` (or, for the
 //! episode flow, `GT_RECORD_HISTORIES=dir ./gt test a_recording_becomes`).
 
-use gt_workflows::{EpisodePublish, StreamIngest};
+use gt_workflows::{ChatCapture, EpisodePublish, StreamIngest};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -41,6 +41,13 @@ const HISTORIES: &[(&str, &[u8])] = &[
         "episode_publish_v1_request_only",
         include_bytes!("../../histories/episode_publish_v1_request_only.json"),
     ),
+    (
+        // Chat capture enabled, a notification_failures_exceeded revocation repaired, the
+        // authorization revoked and reconnected, capture turned off (`GT_RECORD_HISTORIES=dir
+        // ./gt test chat_capture_subscribes`).
+        "chat_capture_v1_revocations",
+        include_bytes!("../../histories/chat_capture_v1_revocations.json"),
+    ),
 ];
 
 #[tokio::test]
@@ -51,6 +58,8 @@ async fn recorded_histories_replay_against_the_current_workflows() {
                 .register_workflow::<StreamIngest>()
                 .unwrap()
                 .register_workflow::<EpisodePublish>()
+                .unwrap()
+                .register_workflow::<ChatCapture>()
                 .unwrap()
                 .build(),
         )
