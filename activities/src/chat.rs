@@ -136,6 +136,19 @@ impl ChatActivitiesImpl {
         }
     }
 
+    /// Records the subscriptions capture now has (the user's tokens worked to make them).
+    async fn record_subscriptions(
+        &self,
+        user_id: &str,
+        subs: &[Subscription],
+    ) -> Result<(), ActivityError> {
+        let listed = serde_json::to_value(subs).unwrap_or_default();
+        self.store
+            .record_capture_state(user_id, &listed, false)
+            .await
+            .map_err(store_error)
+    }
+
     /// Creates what is missing of the capture subscriptions with `helix`; returns them all
     /// and how many were created.
     async fn subscribe_all(
@@ -260,14 +273,7 @@ impl ChatActivitiesImpl {
             }
             Err(e) => return Err(twitch_failure(e)),
         };
-        self.store
-            .record_capture_state(
-                &input.user_id,
-                &serde_json::to_value(&subs).unwrap_or_default(),
-                false,
-            )
-            .await
-            .map_err(store_error)?;
+        self.record_subscriptions(&input.user_id, &subs).await?;
         Ok(CaptureReport::Subscribed {
             subscriptions: subs.len() as u32,
             created,
@@ -303,14 +309,7 @@ impl ChatActivitiesImpl {
                 .subscribe_all(&helix, &input.broadcaster_id, transport, &[])
                 .await
                 .map_err(twitch_failure)?;
-            self.store
-                .record_capture_state(
-                    &input.user_id,
-                    &serde_json::to_value(&subs).unwrap_or_default(),
-                    false,
-                )
-                .await
-                .map_err(store_error)?;
+            self.record_subscriptions(&input.user_id, &subs).await?;
             loop {
                 let frame = socket.next().await.map_err(twitch_failure)?;
                 let (message_id, kind, at, sub_type, payload) = match frame {

@@ -4,6 +4,7 @@ pub mod eventsub;
 pub mod export;
 pub mod health;
 pub mod media;
+pub mod oauth;
 pub mod openapi;
 pub mod publish;
 pub mod records;

@@ -22,25 +22,23 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use gt_store::Provider;
 use gt_twitch::app::{FRONT_END_SCOPES, TwitchApp};
 use gt_twitch::oauth::{TwitchError, TwitchTokens};
 use gt_types::api::{AuthCallbackRequest, AuthUrlRequest, UrlResponse};
-use rand::RngCore;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
+use crate::routes::oauth::{self, MAX_URL_CHARS};
 use crate::workflows::ChatSignal;
 
 /// Scopes chat capture cannot work without (added to what the front end asks for).
 const CAPTURE_SCOPES: &[&str] = &["user:read:chat", "user:bot", "channel:bot"];
 /// Read-only scopes a client may add besides the front end's.
 const EXTRA_ALLOWED: &[&str] = &["moderator:read:chatters", "channel:read:subscriptions"];
-const MAX_URL_CHARS: usize = 2000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,26 +73,13 @@ async fn authorization_url(
     JsonObject(req): JsonObject<AuthUrlRequest>,
 ) -> ApiResult<Json<UrlResponse>> {
     let app = app(&state)?;
-    let back = url::Url::parse(&req.redirect_uri)
-        .ok()
-        .filter(|u| {
-            matches!(u.scheme(), "http" | "https") && req.redirect_uri.len() <= MAX_URL_CHARS
-        })
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "redirect_uri must be an http(s) URL of at most {MAX_URL_CHARS} characters"
-            ))
-        })?;
-    if let Some(bad) = req
-        .scopes
+    let back = oauth::return_url(&req.redirect_uri)?;
+    let allowed: Vec<&str> = FRONT_END_SCOPES
         .iter()
-        .find(|s| !FRONT_END_SCOPES.contains(&s.as_str()) && !EXTRA_ALLOWED.contains(&s.as_str()))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "scope {bad:?} is not one this server asks for (allowed: {})",
-            FRONT_END_SCOPES.join(" ")
-        )));
-    }
+        .chain(EXTRA_ALLOWED)
+        .copied()
+        .collect();
+    oauth::check_scopes(&req.scopes, &allowed)?;
     let mut scopes: Vec<String> = if req.scopes.is_empty() {
         FRONT_END_SCOPES.iter().map(|s| s.to_string()).collect()
     } else {
@@ -103,9 +88,7 @@ async fn authorization_url(
     scopes.extend(CAPTURE_SCOPES.iter().map(|s| s.to_string()));
     scopes.sort();
     scopes.dedup();
-    let mut csrf = [0u8; 32];
-    rand::rng().fill_bytes(&mut csrf);
-    let csrf = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(csrf);
+    let csrf = oauth::new_state();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let url =
         gt_twitch::oauth::authorization_url(&app.config, &app.redirect_url, &scope_refs, &csrf)
@@ -166,14 +149,7 @@ async fn callback(
         .chat_store
         .connect_twitch_channel(&user.user_id, &broadcaster_id, &login)
         .await?;
-    state
-        .publish
-        .save_oauth_tokens(
-            &user.user_id,
-            Provider::Twitch,
-            &gt_auth::token_box::seal(&app.key, &tokens),
-        )
-        .await?;
+    save_tokens(&state, app, &user.user_id, &tokens).await?;
     if let Some(channel) = state.chat_store.twitch_channel(&user.user_id).await?
         && channel.capture_enabled
     {
@@ -183,6 +159,23 @@ async fn callback(
             .await?;
     }
     Ok(Json(UrlResponse { url: back }))
+}
+
+/// Seals and stores the user's token set (and ends any authorization in flight).
+async fn save_tokens(
+    state: &AppState,
+    app: &TwitchApp,
+    user_id: &str,
+    tokens: &TwitchTokens,
+) -> ApiResult<()> {
+    Ok(state
+        .publish
+        .save_oauth_tokens(
+            user_id,
+            Provider::Twitch,
+            &gt_auth::token_box::seal(&app.key, tokens),
+        )
+        .await?)
 }
 
 /// The user's stored tokens, or `None` when not connected.
@@ -236,14 +229,7 @@ async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<
             Ok(fresh) => {
                 // Twitch rotates refresh tokens: the old one is dead, store the new set now.
                 tokens = fresh;
-                state
-                    .publish
-                    .save_oauth_tokens(
-                        &user.user_id,
-                        Provider::Twitch,
-                        &gt_auth::token_box::seal(&app.key, &tokens),
-                    )
-                    .await?;
+                save_tokens(&state, app, &user.user_id, &tokens).await?;
                 // Validate the new token (the original re-validated the old one).
                 validation = Some(
                     oauth

@@ -17,18 +17,17 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use gt_store::Provider;
 use gt_types::api::{AuthCallbackRequest, AuthUrlRequest, UrlResponse};
 use gt_youtube::oauth::{SCOPE_FORCE_SSL, SCOPE_UPLOAD, SCOPE_YOUTUBE};
 use gt_youtube::{OAuthClient, YouTubeApp, YouTubeError, token_box};
-use rand::RngCore;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
+use crate::routes::oauth::{self, MAX_URL_CHARS};
 
 /// Scopes a user may grant: upload, manage (playlists, captions), read.
 const ALLOWED_SCOPES: &[&str] = &[
@@ -39,7 +38,6 @@ const ALLOWED_SCOPES: &[&str] = &[
 ];
 /// What publishing needs when the front end asks for nothing in particular.
 const DEFAULT_SCOPES: &[&str] = &[SCOPE_UPLOAD, SCOPE_YOUTUBE];
-const MAX_URL_CHARS: usize = 2000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,35 +71,15 @@ async fn authorization_url(
     JsonObject(req): JsonObject<AuthUrlRequest>,
 ) -> ApiResult<Json<UrlResponse>> {
     let app = app(&state)?;
-    let back = url::Url::parse(&req.redirect_uri)
-        .ok()
-        .filter(|u| {
-            matches!(u.scheme(), "http" | "https") && req.redirect_uri.len() <= MAX_URL_CHARS
-        })
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "redirect_uri must be an http(s) URL of at most {MAX_URL_CHARS} characters"
-            ))
-        })?;
-    if let Some(bad) = req
-        .scopes
-        .iter()
-        .find(|s| !ALLOWED_SCOPES.contains(&s.as_str()))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "scope {bad:?} is not one this server asks for (allowed: {})",
-            ALLOWED_SCOPES.join(", ")
-        )));
-    }
+    let back = oauth::return_url(&req.redirect_uri)?;
+    oauth::check_scopes(&req.scopes, ALLOWED_SCOPES)?;
     let mut scopes: Vec<String> = if req.scopes.is_empty() {
         DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
     } else {
         req.scopes.clone()
     };
     scopes.dedup();
-    let mut csrf = [0u8; 32];
-    rand::rng().fill_bytes(&mut csrf);
-    let csrf = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(csrf);
+    let csrf = oauth::new_state();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let url = gt_youtube::authorization_url(&app.config, &app.redirect_url, &scope_refs, &csrf)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;

@@ -119,15 +119,23 @@ async fn consent(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) -> (
     (param("code"), param("state"))
 }
 
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The front end's OAuth callback page posting what Twitch's redirect carried.
+async fn callback(app: &TestApp, user: &str, code: &str, state: &str) -> (u16, Value) {
+    app.post(
+        user,
+        "/auth/twitch/callback",
+        json!({"code": code, "state": state, "scope": []}),
+    )
+    .await
+}
+
 async fn connect_twitch(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) {
     let (code, state) = consent(app, fake, user, login).await;
-    let (s, b) = app
-        .post(
-            user,
-            "/auth/twitch/callback",
-            json!({"code": code, "state": state, "scope": []}),
-        )
-        .await;
+    let (s, b) = callback(app, user, &code, &state).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["url"], BACK);
 }
@@ -155,12 +163,21 @@ async fn chat_count(app: &TestApp, user: &str) -> i64 {
 /// A `channel.chat.message` webhook subscription to `callback`, created at the fake with the
 /// app token (the fake performs the challenge handshake against our API before answering).
 async fn subscribe_webhook(fake: &FakeTwitch, broadcaster: &str, callback: &str) -> String {
+    subscribe_webhook_to(fake, "channel.chat.message", broadcaster, callback).await
+}
+
+async fn subscribe_webhook_to(
+    fake: &FakeTwitch,
+    kind: &str,
+    broadcaster: &str,
+    callback: &str,
+) -> String {
     let oauth = OAuthClient::new(fake.config()).unwrap();
     let token = oauth.app_token().await.unwrap();
     let helix = HelixClient::new(fake.config(), token.access_token).unwrap();
     let sub = helix
         .create_subscription(&SubscriptionRequest {
-            kind: "channel.chat.message".into(),
+            kind: kind.into(),
             version: "1".into(),
             condition: json!({"broadcaster_user_id": broadcaster, "user_id": broadcaster}),
             transport: Transport::Webhook {
@@ -303,6 +320,76 @@ async fn the_webhook_checks_signature_freshness_and_duplicates_and_stores_only_v
     assert_eq!(sent.len(), 3);
     assert!(sent.iter().all(|d| d.status == Some(204)), "{sent:?}");
     assert_eq!(chat_count(&app, ALICE).await, before + 1);
+
+    // Moderation: a deleted message and a timed-out chatter's messages are marked deleted (by
+    // the event processor, after the 204), the rest stays.
+    for kind in [
+        "channel.chat.message_delete",
+        "channel.chat.clear_user_messages",
+    ] {
+        subscribe_webhook_to(&fake, kind, &tw.alice, &callback).await;
+    }
+    let keep = fake.send_chat(&tw.alice, "nice_viewer", "keep me").await;
+    let gone = fake.send_chat(&tw.alice, "rude_viewer", "delete me").await;
+    let spam = fake.send_chat(&tw.alice, "spammer", "spam one").await;
+    fake.send_chat(&tw.alice, "spammer", "spam two").await;
+    let spammer_id: String =
+        sqlx::query_scalar("SELECT sender_id FROM chat_messages WHERE id = $1")
+            .bind(&spam)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    fake.send_event(
+        "channel.chat.message_delete",
+        json!({"broadcaster_user_id": &tw.alice, "broadcaster_user_login": ALICE_LOGIN,
+               "broadcaster_user_name": "Alice", "target_user_id": "x", "target_user_login": "rude_viewer",
+               "target_user_name": "rude_viewer", "message_id": gone}),
+    )
+    .await;
+    fake.send_event(
+        "channel.chat.clear_user_messages",
+        json!({"broadcaster_user_id": &tw.alice, "broadcaster_user_login": ALICE_LOGIN,
+               "broadcaster_user_name": "Alice", "target_user_id": spammer_id,
+               "target_user_login": "spammer", "target_user_name": "spammer"}),
+    )
+    .await;
+    let deleted: Vec<String> = eventually("moderation applied", 30, async || {
+        let d: Vec<String> = sqlx::query_scalar(
+            "SELECT message FROM chat_messages WHERE user_id = $1 AND deleted ORDER BY message",
+        )
+        .bind(ALICE)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+        (d.len() == 3).then_some(d)
+    })
+    .await;
+    assert_eq!(deleted, ["delete me", "spam one", "spam two"]);
+    let kept: bool = sqlx::query_scalar("SELECT NOT deleted FROM chat_messages WHERE id = $1")
+        .bind(&keep)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert!(kept);
+    // The front end's chat list filters: by user name, by time.
+    let filter = |f: Value| {
+        format!(
+            "/records/chat_messages?filter={}",
+            urlencode(&f.to_string())
+        )
+    };
+    let (s, b) = app
+        .get(ALICE, &filter(json!({"user_name": "nice_viewer"})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let items = b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{b}");
+    assert_eq!(items[0]["message"], "keep me");
+    let later = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let (_, b) = app
+        .get(ALICE, &filter(json!({"timestamp__gte": later})))
+        .await;
+    assert_eq!(b["items"], json!([]), "{b}");
 
     // Bob cannot see Alice's chat through the records API.
     let (s, b) = app.get(BOB, "/records/chat_messages").await;
@@ -537,31 +624,13 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
     let (code, state) = consent(&app, &fake, ALICE, ALICE_LOGIN).await;
     // Another user's state, a forged state: refused, nothing used up.
     for (user, st) in [(BOB, state.as_str()), (ALICE, "forged")] {
-        let (s, b) = app
-            .post(
-                user,
-                "/auth/twitch/callback",
-                json!({"code": code, "state": st, "scope": []}),
-            )
-            .await;
+        let (s, b) = callback(&app, user, &code, st).await;
         assert_eq!(s, 400, "{user} {st}: {b}");
     }
-    let (s, b) = app
-        .post(
-            ALICE,
-            "/auth/twitch/callback",
-            json!({"code": code, "state": state, "scope": []}),
-        )
-        .await;
+    let (s, b) = callback(&app, ALICE, &code, &state).await;
     assert_eq!(s, 200, "{b}");
     // Replayed: the state was used up.
-    let (s, b) = app
-        .post(
-            ALICE,
-            "/auth/twitch/callback",
-            json!({"code": code, "state": state, "scope": []}),
-        )
-        .await;
+    let (s, b) = callback(&app, ALICE, &code, &state).await;
     assert_eq!(s, 400, "replay: {b}");
     // Bad input: missing fields, wrong types.
     for bad in [
@@ -605,13 +674,7 @@ async fn connecting_twitch_binds_state_rotates_refresh_tokens_and_asks_to_reconn
     let (s, b) = app.get(BOB, "/auth/twitch/token").await;
     assert_eq!((s, b["connected"].clone()), (200, json!(false)), "{b}");
     let (code, state) = consent(&app, &fake, BOB, ALICE_LOGIN).await;
-    let (s, b) = app
-        .post(
-            BOB,
-            "/auth/twitch/callback",
-            json!({"code": code, "state": state, "scope": []}),
-        )
-        .await;
+    let (s, b) = callback(&app, BOB, &code, &state).await;
     assert_eq!(s, 409, "{b}");
 
     // Twitch stops accepting the access token: refreshed, the rotated refresh token stored,
