@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/streams/{stream_id}", get(index))
         .route("/ui/{page}", get(index))
         .route("/youtube/callback", get(index))
+        .route("/twitch/callback", get(index))
         .route("/app.js", get(app_js))
         .route("/app.css", get(app_css))
         .route("/.well-known/jwks.json", get(jwks))

@@ -258,7 +258,30 @@ export const ENDPOINTS: [string, string][] = [
   ["post", "/render"],
   ["post", "/upload/youtube"],
   ["get", "/episodes/{episode_id}/publish"],
+  ["get", "/auth/youtube/token"],
+  ["post", "/auth/youtube/url"],
+  ["post", "/auth/youtube/callback"],
+  ["get", "/auth/twitch/token"],
+  ["post", "/auth/twitch/url"],
+  ["post", "/auth/twitch/callback"],
+  ["get", "/eventsub/chat/status"],
+  ["post", "/eventsub/chat/subscribe"],
+  ["delete", "/eventsub/chat/subscribe"],
 ];
+
+/** `GET /eventsub/chat/status`, the parts the profile shows. */
+export interface ChatCaptureStatus {
+  has_active_subscription: boolean;
+  connected?: boolean;
+  configured?: boolean;
+  capture?: {
+    enabled: boolean;
+    transport: "webhook" | "websocket";
+    token_lost: boolean;
+    last_revocation?: string | null;
+    workflow?: { state: "subscribing" | "capturing" | "needs_reconnect" | "disabled" } | null;
+  };
+}
 
 export class ApiError extends Error {
   constructor(

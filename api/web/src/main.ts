@@ -17,6 +17,7 @@ import {
 } from "./api";
 import type {
   Chapter,
+  ChatCaptureStatus,
   Episode,
   EpisodeParams,
   IngestStage,
@@ -328,6 +329,7 @@ function route(): void {
   else if (path === "/ui/profile") page = profilePage(main);
   else if (path === "/ui/episodes") page = episodesPage(main);
   else if (path === "/youtube/callback") page = youtubeCallback(main);
+  else if (path === "/twitch/callback") page = twitchCallback(main);
   else page = streamsPage(main);
   page.catch((e) => flash(message(e)));
   main.focus({ preventScroll: true });
@@ -1108,7 +1110,10 @@ async function profilePage(main: HTMLElement): Promise<void> {
     }
   });
   const yt = h("p", {}, "YouTube: …");
-  connections.append(yt, h("p", { class: "muted" }, "Twitch: coming with the chat capture work."));
+  const tw = h("p", { id: "twitch" }, "Twitch: …");
+  const capture = h("p", { id: "chat-capture" }, "");
+  connections.append(yt, tw, capture);
+  void drawTwitch(tw, capture);
   try {
     const t = await api<Record<string, unknown>>("/auth/youtube/token");
     yt.textContent = `YouTube: ${t.access_token || t.connected ? "connected" : "not connected"}`;
@@ -1133,6 +1138,68 @@ async function profilePage(main: HTMLElement): Promise<void> {
       "Connect YouTube",
     ),
   );
+}
+
+/** The Twitch line of the profile: who is connected, Connect, and the chat-capture switch. */
+async function drawTwitch(tw: HTMLElement, capture: HTMLElement): Promise<void> {
+  const t: Record<string, unknown> = await api<Record<string, unknown>>("/auth/twitch/token").catch((e) => ({ error: message(e) }));
+  const connected = typeof t.access_token === "string";
+  tw.replaceChildren(
+    connected ? `Twitch: connected as ${String(t.login)}` : `Twitch: ${typeof t.error === "string" ? t.error : t.needs_reconnect ? "reconnect needed" : "not connected"}`,
+    " ",
+    h(
+      "button",
+      {
+        type: "button",
+        id: "connect-twitch",
+        onclick: async () => {
+          try {
+            const r = await api<{ url: string }>("/auth/twitch/url", { method: "POST", body: { scopes: [], redirect_uri: `${location.origin}/twitch/callback` } });
+            location.assign(r.url);
+          } catch (e) {
+            tw.append(h("span", { class: "field-error", role: "alert" }, message(e)));
+          }
+        },
+      },
+      connected ? "Reconnect Twitch" : "Connect Twitch",
+    ),
+  );
+  if (!connected) {
+    capture.replaceChildren();
+    return;
+  }
+  const s = await api<ChatCaptureStatus>("/eventsub/chat/status");
+  const on = s.capture?.enabled ?? false;
+  const state = s.capture?.workflow?.state ?? (on ? "starting" : "off");
+  capture.dataset.state = on ? state : "off";
+  capture.replaceChildren(
+    on ? `Chat capture: ${state.replace("_", " ")} (${s.capture?.transport})` : "Chat capture: off",
+    " ",
+    h(
+      "button",
+      {
+        type: "button",
+        id: "chat-capture-toggle",
+        onclick: async () => {
+          try {
+            await api("/eventsub/chat/subscribe", { method: on ? "DELETE" : "POST", body: on ? undefined : {} });
+            await drawTwitch(tw, capture);
+          } catch (e) {
+            capture.append(h("span", { class: "field-error", role: "alert" }, message(e)));
+          }
+        },
+      },
+      on ? "Turn chat capture off" : "Capture chat",
+    ),
+  );
+}
+
+async function twitchCallback(main: HTMLElement): Promise<void> {
+  const q = new URLSearchParams(location.search);
+  main.append(h("h1", {}, "Connecting Twitch…"));
+  await api("/auth/twitch/callback", { method: "POST", body: { code: q.get("code"), state: q.get("state"), scope: [] } });
+  history.replaceState(null, "", "/ui/profile");
+  route();
 }
 
 async function youtubeCallback(main: HTMLElement): Promise<void> {

@@ -802,3 +802,109 @@ async fn a_streamer_does_the_whole_job_in_the_browser() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// Twitch from the profile page: *Connect Twitch* goes through Twitch's consent (the local
+/// stand-in) and back to our callback page, the profile shows the account, *Capture chat*
+/// turns capture on (no public URL here, so a worker holds an EventSub WebSocket) and the
+/// profile shows it capturing; another user's profile shows nothing of it.
+#[tokio::test]
+async fn twitch_is_connected_and_chat_capture_turned_on_from_the_profile() {
+    use gt_auth::token_box::{TWITCH_TOKENS, TokenKey};
+    let fake = gt_twitch::fake::FakeTwitch::start().await;
+    let broadcaster = format!("3{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
+    fake.add_user(&broadcaster, "alice_streams");
+    fake.approve_as("alice_streams");
+    let port = gt_tests::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let twitch = gt_twitch::app::TwitchApp::new(
+        fake.config(),
+        format!("{base}/twitch/callback"),
+        TokenKey::derive(&[9; 32], TWITCH_TOKENS).unwrap(),
+        "browser-eventsub-secret".into(),
+        None,
+    );
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch),
+        api_port: Some(port),
+        gpu_worker: false,
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap();
+    let driver = Driver::start().await;
+    let c = driver.browser("alice-twitch").await;
+    c.goto(&format!("{base}/#token={}", app.token(ALICE)))
+        .await
+        .unwrap();
+    css(&c, "nav a[href='/ui/profile']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&c, "#connect-twitch").await.click().await.unwrap();
+    let shown = wait_js(
+        &c,
+        "const t = document.getElementById('twitch')?.textContent ?? ''; \
+         return t.includes('connected as') ? t : null",
+        Duration::from_secs(30),
+        "the profile showing the connected account",
+    )
+    .await;
+    assert!(shown.as_str().unwrap().contains("alice_streams"), "{shown}");
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/ui/profile"),
+        "back on the profile"
+    );
+    css(&c, "#chat-capture-toggle").await.click().await.unwrap();
+    // The profile reads the state when drawn; reopen it until the run reports capturing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = wait_js(
+            &c,
+            "return document.getElementById('chat-capture')?.dataset.state ?? null",
+            Duration::from_secs(20),
+            "the chat capture state",
+        )
+        .await;
+        if state == "capturing" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "capture never started: {state}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await.unwrap();
+    }
+    let websocket_subs = fake
+        .subscriptions()
+        .iter()
+        .filter(|s| s["status"] == "enabled" && s["transport"]["method"] == "websocket")
+        .count();
+    assert_eq!(
+        websocket_subs,
+        gt_twitch::eventsub::CHAT_CAPTURE_SUBSCRIPTIONS.len()
+    );
+    screenshot(&c, "profile-twitch.png").await;
+
+    let b = driver.browser("bob-twitch").await;
+    b.goto(&format!("{base}/#token={}", app.token(BOB)))
+        .await
+        .unwrap();
+    css(&b, "nav a[href='/ui/profile']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let bob = wait_js(
+        &b,
+        "const t = document.getElementById('twitch')?.textContent ?? ''; \
+         return t.includes('Twitch: ') && !t.includes('…') ? t : null",
+        Duration::from_secs(20),
+        "Bob's Twitch line",
+    )
+    .await;
+    assert!(bob.as_str().unwrap().contains("not connected"), "{bob}");
+    app.stop().await;
+}
