@@ -18,7 +18,7 @@ use gt_twitch::eventsub::{
 use gt_twitch::helix::{
     HelixClient, Subscription, SubscriptionFilter, SubscriptionRequest, Transport, TransportMethod,
 };
-use gt_twitch::oauth::{TwitchError, TwitchTokens};
+use gt_twitch::oauth::{CheckedTokens, TwitchError, TwitchTokens};
 use gt_twitch::ws::{EventSubSocket, Frame};
 use gt_types::chat::{CaptureReport, ChatCaptureInput, TokenSweep};
 use temporalio_macros::activities;
@@ -77,7 +77,7 @@ impl ChatActivitiesImpl {
     async fn user_tokens(
         &self,
         user_id: &str,
-    ) -> Result<Result<TwitchTokens, TokensLost>, ActivityError> {
+    ) -> Result<Result<CheckedTokens, TokensLost>, ActivityError> {
         let app = self.app()?;
         let connection = self
             .store
@@ -92,34 +92,27 @@ impl ChatActivitiesImpl {
             Err(e) => return Ok(Err(TokensLost(format!("stored tokens unreadable: {e}")))),
         };
         let oauth = app.oauth().map_err(twitch_failure)?;
-        let valid = !tokens.expires_within(Duration::from_secs(300), Utc::now())
-            && match oauth.validate(&tokens.access_token).await {
-                Ok(_) => true,
-                Err(TwitchError::Unauthorized(_)) => false,
-                Err(e) => return Err(twitch_failure(e)),
-            };
-        if valid {
-            self.store
-                .record_token_validation(user_id, true, Utc::now())
-                .await
-                .map_err(store_error)?;
-            return Ok(Ok(tokens));
-        }
-        match oauth.refresh(&tokens.refresh_token).await {
-            Ok(fresh) => {
-                self.store
-                    .save_oauth_tokens(
-                        user_id,
-                        Provider::Twitch,
-                        &gt_auth::token_box::seal(&app.key, &fresh),
-                    )
-                    .await
-                    .map_err(store_error)?;
+        match oauth
+            .ensure_valid(tokens, Duration::from_secs(300), Utc::now())
+            .await
+        {
+            Ok(checked) => {
+                if checked.refreshed {
+                    // Twitch rotated the refresh token: store the new set at once.
+                    self.store
+                        .save_oauth_tokens(
+                            user_id,
+                            Provider::Twitch,
+                            &gt_auth::token_box::seal(&app.key, &checked.tokens),
+                        )
+                        .await
+                        .map_err(store_error)?;
+                }
                 self.store
                     .record_token_validation(user_id, true, Utc::now())
                     .await
                     .map_err(store_error)?;
-                Ok(Ok(fresh))
+                Ok(Ok(checked))
             }
             Err(TwitchError::Reauthorize(m)) => {
                 self.store
@@ -289,7 +282,7 @@ impl ChatActivitiesImpl {
         let app = self.app()?;
         self.channel(&input).await?;
         let tokens = match self.user_tokens(&input.user_id).await? {
-            Ok(t) => t,
+            Ok(checked) => checked.tokens,
             Err(TokensLost(reason)) => {
                 return Err(needs_user(format!("{reason}: reconnect Twitch")));
             }
@@ -402,24 +395,8 @@ impl ChatActivitiesImpl {
                 .map_err(store_error)?
             {
                 sweep.checked += 1;
-                let before = self
-                    .store
-                    .oauth(&channel.user_id, Provider::Twitch)
-                    .await
-                    .map_err(store_error)?
-                    .and_then(|c| c.sealed_tokens);
                 match self.user_tokens(&channel.user_id).await? {
-                    Ok(_) => {
-                        let after = self
-                            .store
-                            .oauth(&channel.user_id, Provider::Twitch)
-                            .await
-                            .map_err(store_error)?
-                            .and_then(|c| c.sealed_tokens);
-                        if after != before {
-                            sweep.refreshed += 1;
-                        }
-                    }
+                    Ok(checked) => sweep.refreshed += u32::from(checked.refreshed),
                     Err(TokensLost(_)) => sweep.lost += 1,
                 }
             }

@@ -237,17 +237,8 @@ impl ChatStore for PgStore {
         broadcaster_id: &str,
         login: &str,
     ) -> StoreResult<()> {
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM twitch_channels WHERE broadcaster_id = $1")
-                .bind(broadcaster_id)
-                .fetch_optional(self.pool())
-                .await?;
-        if owner.as_deref().is_some_and(|o| o != user_id) {
-            return Err(StoreError::Conflict(
-                "this Twitch account is already connected to another user".into(),
-            ));
-        }
-        // Connecting another account replaces the old one (and its capture state).
+        // Connecting another account replaces the old one (and its capture state). The same
+        // account connected by another user violates the unique `broadcaster_id`: a conflict.
         let result = sqlx::query(
             "INSERT INTO twitch_channels (user_id, broadcaster_id, login) VALUES ($1, $2, $3)
              ON CONFLICT (user_id) DO UPDATE SET

@@ -480,8 +480,8 @@ pub fn incoming_event(
     payload: Value,
 ) -> Result<gt_types::chat::IncomingEvent, PayloadError> {
     use gt_types::chat::{IncomingEvent, NewChatMessage, StoredMessageType};
-    let parsed: WebhookBody =
-        serde_json::from_value(payload.clone()).map_err(PayloadError::Shape)?;
+    // Read through a reference: the payload itself is kept for the processor.
+    let parsed = WebhookBody::deserialize(&payload).map_err(PayloadError::Shape)?;
     let kind = parsed.subscription.kind.clone();
     if let Some(header) = subscription_type_header
         && header != kind

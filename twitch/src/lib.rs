@@ -24,7 +24,7 @@ pub use helix::{
     SubscriptionTransport, Transport, TransportMethod,
 };
 pub use oauth::{
-    AppToken, OAuthClient, RetryPolicy, TwitchConfig, TwitchError, TwitchTokens, Validation,
-    authorization_url,
+    AppToken, CheckedTokens, OAuthClient, RetryPolicy, TwitchConfig, TwitchError, TwitchTokens,
+    Validation, authorization_url,
 };
 pub use ws::{EventSubSocket, SocketOptions};

@@ -394,6 +394,15 @@ struct TokenReply {
     scope: Vec<String>,
 }
 
+/// What [`OAuthClient::ensure_valid`] found: working tokens and whom they belong to.
+#[derive(Debug, Clone)]
+pub struct CheckedTokens {
+    pub tokens: TwitchTokens,
+    pub validation: Validation,
+    /// The tokens were refreshed (the refresh token rotated): store them.
+    pub refreshed: bool,
+}
+
 /// The OAuth endpoints.
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
@@ -530,6 +539,39 @@ impl OAuthClient {
         } else {
             Err(failure(&reply))
         }
+    }
+
+    /// A user's stored tokens made usable: the access token is validated (Twitch requires apps
+    /// that keep user tokens to validate them) unless it expires within `margin`; when it is
+    /// expired or refused, the tokens are refreshed and the *new* access token is validated.
+    /// Twitch rotates the refresh token, so when `refreshed` is set the caller must store
+    /// `tokens` at once. A refused refresh is [`TwitchError::Reauthorize`].
+    pub async fn ensure_valid(
+        &self,
+        tokens: TwitchTokens,
+        margin: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<CheckedTokens, TwitchError> {
+        if !tokens.expires_within(margin, now) {
+            match self.validate(&tokens.access_token).await {
+                Ok(validation) => {
+                    return Ok(CheckedTokens {
+                        tokens,
+                        validation,
+                        refreshed: false,
+                    });
+                }
+                Err(TwitchError::Unauthorized(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let tokens = self.refresh(&tokens.refresh_token).await?;
+        let validation = self.validate(&tokens.access_token).await?;
+        Ok(CheckedTokens {
+            tokens,
+            validation,
+            refreshed: true,
+        })
     }
 
     /// Revokes a token (on disconnect). A token Twitch no longer knows answers 400, which

@@ -417,16 +417,6 @@ impl EventProcessor {
     }
 }
 
-fn twitch_app(state: &AppState) -> ApiResult<&gt_twitch::app::TwitchApp> {
-    state.twitch.as_deref().ok_or_else(|| {
-        ApiError::Unavailable(
-            "Twitch is not configured on this server (GT_TWITCH_CLIENT_ID, \
-             GT_TWITCH_CLIENT_SECRET, GT_TWITCH_REDIRECT_URL, GT_TOKEN_KEY)"
-                .into(),
-        )
-    })
-}
-
 async fn connected_channel(
     state: &AppState,
     user: &AuthUser,
@@ -443,7 +433,7 @@ async fn connected_channel(
 /// `POST /eventsub/chat/subscribe`: capture on. The front end reads `success`/`message`; its
 /// types file reads `status`/`subscription_id`: both are answered.
 async fn subscribe_chat(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    let app = twitch_app(&state)?;
+    let app = crate::routes::twitch_auth::app(&state)?;
     let channel = connected_channel(&state, &user).await?;
     if channel.token_lost {
         return Err(ApiError::BadRequest(
@@ -474,7 +464,7 @@ async fn subscribe_chat(State(state): State<AppState>, user: AuthUser) -> ApiRes
 
 /// `DELETE /eventsub/chat/subscribe`: capture off (the run deletes the subscriptions).
 async fn unsubscribe_chat(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    twitch_app(&state)?;
+    crate::routes::twitch_auth::app(&state)?;
     let channel = connected_channel(&state, &user).await?;
     state
         .chat_store

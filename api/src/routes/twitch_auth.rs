@@ -48,7 +48,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/twitch", delete(disconnect))
 }
 
-fn app(state: &AppState) -> ApiResult<&TwitchApp> {
+/// The Twitch app, or 503 naming what to configure.
+pub(crate) fn app(state: &AppState) -> ApiResult<&TwitchApp> {
     state.twitch.as_deref().ok_or_else(|| {
         ApiError::Unavailable(
             "Twitch is not configured on this server (GT_TWITCH_CLIENT_ID, \
@@ -205,7 +206,7 @@ async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<
     let not_connected = |needs_reconnect: bool| {
         Json(json!({"connected": false, "needs_reconnect": needs_reconnect}))
     };
-    let Some(mut tokens) = stored_tokens(&state, app, &user.user_id).await? else {
+    let Some(tokens) = stored_tokens(&state, app, &user.user_id).await? else {
         let needs = state
             .publish
             .oauth(&user.user_id, Provider::Twitch)
@@ -214,53 +215,36 @@ async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<
         return Ok(not_connected(needs));
     };
     let oauth = app.oauth().map_err(twitch_failure)?;
-    let expired = tokens.expires_within(Duration::from_secs(60), chrono::Utc::now());
-    let mut validation = if expired {
-        None
-    } else {
-        match oauth.validate(&tokens.access_token).await {
-            Ok(v) => Some(v),
-            Err(TwitchError::Unauthorized(_)) => None,
-            Err(e) => return Err(twitch_failure(e)),
+    let checked = match oauth
+        .ensure_valid(tokens, Duration::from_secs(60), chrono::Utc::now())
+        .await
+    {
+        Ok(checked) => checked,
+        Err(TwitchError::Reauthorize(_)) => {
+            state
+                .publish
+                .mark_oauth_reconnect(&user.user_id, Provider::Twitch)
+                .await?;
+            state
+                .chat_store
+                .record_token_validation(&user.user_id, false, chrono::Utc::now())
+                .await?;
+            return Ok(not_connected(true));
         }
+        Err(e) => return Err(twitch_failure(e)),
     };
-    if validation.is_none() {
-        match oauth.refresh(&tokens.refresh_token).await {
-            Ok(fresh) => {
-                // Twitch rotates refresh tokens: the old one is dead, store the new set now.
-                tokens = fresh;
-                save_tokens(&state, app, &user.user_id, &tokens).await?;
-                // Validate the new token (the original re-validated the old one).
-                validation = Some(
-                    oauth
-                        .validate(&tokens.access_token)
-                        .await
-                        .map_err(twitch_failure)?,
-                );
-            }
-            Err(TwitchError::Reauthorize(_)) => {
-                state
-                    .publish
-                    .mark_oauth_reconnect(&user.user_id, Provider::Twitch)
-                    .await?;
-                state
-                    .chat_store
-                    .record_token_validation(&user.user_id, false, chrono::Utc::now())
-                    .await?;
-                return Ok(not_connected(true));
-            }
-            Err(e) => return Err(twitch_failure(e)),
-        }
+    if checked.refreshed {
+        // Twitch rotated the refresh token: the old one is dead, store the new set now.
+        save_tokens(&state, app, &user.user_id, &checked.tokens).await?;
     }
-    let who = validation.expect("validated above");
     state
         .chat_store
         .record_token_validation(&user.user_id, true, chrono::Utc::now())
         .await?;
     Ok(Json(json!({
-        "access_token": tokens.access_token,
-        "broadcaster_id": who.user_id.unwrap_or_default(),
-        "login": who.login.unwrap_or_default(),
+        "access_token": checked.tokens.access_token,
+        "broadcaster_id": checked.validation.user_id.unwrap_or_default(),
+        "login": checked.validation.login.unwrap_or_default(),
         "connected": true,
     })))
 }
