@@ -14,8 +14,16 @@
 //! | `DELETE /helix/eventsub/subscriptions?id=` | 204, unknown → 404 |
 //! | `GET /helix/users` | registered users by `id`/`login`, or the token's user |
 //! | `GET /ws` | EventSub WebSocket: welcome, keepalives, notifications, revocations, `session_reconnect` |
+//! | `GET /helix/channels/ads?broadcaster_id=` | the broadcaster's ad schedule ([`FakeTwitch::set_ad_schedule`]); times in the format of [`FakeTwitch::set_ad_time_format`]; next/last ad empty while not live |
+//! | `POST /helix/channels/ads/schedule/snooze?broadcaster_id=` | live only; one snooze less, next ad 5 minutes later; 429 with none left |
+//! | `POST /helix/channels/commercial` | `{broadcaster_id, length}`; live only (400), 429 until the previous one's `retry_after` (480 s) elapsed; sends `channel.ad_break.begin` |
 //!
-//! Events are sent with [`FakeTwitch::send_chat`] and [`FakeTwitch::send_event`]; webhook
+//! The ads endpoints check what Twitch checks: a valid token of this client, the endpoint's
+//! scope (401 `Missing scope: …`), and that the token's user is the broadcaster (401); the
+//! schedule also takes an app token when the broadcaster granted `channel:read:ads`.
+//!
+//! Events are sent with [`FakeTwitch::send_chat`], [`FakeTwitch::send_event`],
+//! [`FakeTwitch::run_scheduled_ad`] and by `POST /helix/channels/commercial`; webhook
 //! messages are signed with the subscription's secret exactly as Twitch signs them. Faults:
 //! [`FakeTwitch::push_fault`] (HTTP 5xx, 429, dropped connections), [`FakeTwitch::push_webhook_fault`]
 //! (redelivery, stale or future timestamp, bad signature, re-serialised body, missing header),
@@ -35,7 +43,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use futures::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -146,6 +154,9 @@ pub enum Endpoint {
     ListSubscriptions,
     DeleteSubscription,
     Users,
+    AdSchedule,
+    SnoozeNextAd,
+    StartCommercial,
     WebSocket,
     Other,
 }
@@ -257,6 +268,78 @@ pub struct RecordedRequest {
     pub path: String,
     /// `None` when the connection was dropped.
     pub status: Option<u16>,
+}
+
+/// How long a snooze pushes the next automatic ad back (Twitch: 5 minutes).
+pub const SNOOZE_DELAY: Duration = Duration::from_secs(300);
+/// When a spent snooze comes back, counted from the first snooze while all were available.
+pub const SNOOZE_REFRESH: Duration = Duration::from_secs(3600);
+/// The wait between commercials (Twitch's `retry_after`: 8 minutes, never shorter than the ad).
+pub const COMMERCIAL_COOLDOWN: Duration = Duration::from_secs(480);
+/// After an ad break, the next automatic one is this long after the break ends.
+pub const AD_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How the ads endpoints write times (and, with them, counts). Twitch documents RFC 3339 while
+/// live replies have carried Unix seconds; clients must read all of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AdTimeFormat {
+    /// `"2024-05-01T12:00:00Z"`, none as `""`; counts as numbers. The default.
+    #[default]
+    Rfc3339,
+    /// `"1714564800"`, none as `""`; counts as numeric strings too.
+    UnixSecondsString,
+    /// `1714564800`, none as `0`; counts as numbers.
+    UnixSecondsNumber,
+}
+
+/// A broadcaster's ad schedule in the fake (what `GET /helix/channels/ads` reports while live).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeAdSchedule {
+    pub snooze_count: u32,
+    pub snooze_refresh_at: Option<DateTime<Utc>>,
+    pub next_ad_at: Option<DateTime<Utc>>,
+    /// Length of the next automatic break, in seconds.
+    pub duration: u32,
+    pub last_ad_at: Option<DateTime<Utc>>,
+    pub preroll_free_time: u32,
+}
+
+impl Default for FakeAdSchedule {
+    /// Three snoozes, 60-second breaks, nothing scheduled.
+    fn default() -> Self {
+        Self {
+            snooze_count: 3,
+            snooze_refresh_at: None,
+            next_ad_at: None,
+            duration: 60,
+            last_ad_at: None,
+            preroll_free_time: 0,
+        }
+    }
+}
+
+/// An ad break the fake ran (a commercial started over Helix, or [`FakeTwitch::run_scheduled_ad`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeAdBreak {
+    pub length: u32,
+    pub started_at: DateTime<Utc>,
+    pub is_automatic: bool,
+    /// Who asked for it (the broadcaster, also for automatic breaks).
+    pub requester_user_id: String,
+}
+
+/// One broadcaster's ads in the fake.
+#[derive(Default)]
+struct FakeAds {
+    schedule: FakeAdSchedule,
+    live: bool,
+    /// No commercial may start before this.
+    cooldown_until: Option<DateTime<Utc>>,
+    breaks: Vec<FakeAdBreak>,
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).expect("a short duration")
 }
 
 /// `HMAC-SHA256(secret, message_id ‖ timestamp ‖ body)` as `sha256=<lowercase hex>`, the
@@ -390,7 +473,10 @@ struct FakeState {
     delivery_policy: DeliveryPolicy,
     sent: HashMap<String, SentMessage>,
     requests: Vec<RecordedRequest>,
-    verifications: Vec<tokio::task::JoinHandle<()>>,
+    /// Challenge handshakes and events sent on behalf of a Helix call, for [`FakeTwitch::settle`].
+    background: Vec<tokio::task::JoinHandle<()>>,
+    ads: HashMap<String, FakeAds>,
+    ad_time_format: AdTimeFormat,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -482,7 +568,9 @@ impl FakeTwitch {
             delivery_policy: DeliveryPolicy::default(),
             sent: HashMap::new(),
             requests: Vec::new(),
-            verifications: Vec::new(),
+            background: Vec::new(),
+            ads: HashMap::new(),
+            ad_time_format: AdTimeFormat::Rfc3339,
         }));
         let router = Router::new()
             .route("/oauth2/authorize", get(authorize))
@@ -496,6 +584,9 @@ impl FakeTwitch {
                     .delete(delete_subscription),
             )
             .route("/helix/users", get(users))
+            .route("/helix/channels/ads", get(ad_schedule))
+            .route("/helix/channels/ads/schedule/snooze", post(snooze_next_ad))
+            .route("/helix/channels/commercial", post(start_commercial))
             .route("/ws", get(websocket))
             .layer(middleware::from_fn_with_state(state.clone(), observe))
             .with_state(state.clone());
@@ -716,10 +807,11 @@ impl FakeTwitch {
             .map(|s| s.status.clone())
     }
 
-    /// Waits until every challenge handshake started so far has finished.
+    /// Waits until every challenge handshake started so far, and every event a Helix call sent
+    /// (`channel.ad_break.begin` of a commercial), has finished.
     pub async fn settle(&self) {
         loop {
-            let tasks: Vec<_> = std::mem::take(&mut lock(&self.state).verifications);
+            let tasks: Vec<_> = std::mem::take(&mut lock(&self.state).background);
             if tasks.is_empty() {
                 return;
             }
@@ -829,40 +921,74 @@ impl FakeTwitch {
     /// deliveries are finished (with retries) when this returns. Returns the EventSub message
     /// ids, one per subscription.
     pub async fn send_event(&self, sub_type: &str, event: Value) -> Vec<String> {
-        let targets: Vec<FakeSub> = lock(&self.state)
-            .subs
-            .iter()
-            .filter(|s| s.kind == sub_type && s.status == "enabled")
-            .filter(|s| condition_matches(&s.condition, &event))
-            .cloned()
-            .collect();
-        let mut ids = Vec::new();
-        let mut webhooks = Vec::new();
-        for sub in targets {
-            let message_id = uuid();
-            let body = json!({ "subscription": sub_json(&sub), "event": event }).to_string();
-            lock(&self.state).sent.insert(
-                message_id.clone(),
-                SentMessage {
-                    subscription_id: sub.id.clone(),
-                    message_type: MessageType::Notification,
-                    body: body.clone(),
-                },
-            );
-            ids.push(message_id.clone());
-            if sub.method == "websocket" {
-                send_ws(&self.state, &sub, &message_id, "notification", &body);
-            } else {
-                webhooks.push(deliver_notification(
-                    self.state.clone(),
-                    sub,
-                    message_id,
-                    body,
-                ));
-            }
+        emit(&self.state, sub_type, event).await
+    }
+
+    /// Sets a broadcaster's ad schedule (snoozes, next and last ad, ...).
+    pub fn set_ad_schedule(&self, broadcaster_id: &str, schedule: FakeAdSchedule) {
+        lock(&self.state)
+            .ads
+            .entry(broadcaster_id.to_string())
+            .or_default()
+            .schedule = schedule;
+    }
+
+    /// A broadcaster's ad schedule as the fake holds it (next and last ad even while offline).
+    pub fn ad_schedule(&self, broadcaster_id: &str) -> FakeAdSchedule {
+        lock(&self.state)
+            .ads
+            .get(broadcaster_id)
+            .map(|a| a.schedule.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the broadcaster is streaming: ads run and are snoozed only while live. (Sends no
+    /// `stream.online`/`stream.offline`; use [`Self::send_event`] for those.)
+    pub fn set_live(&self, broadcaster_id: &str, live: bool) {
+        lock(&self.state)
+            .ads
+            .entry(broadcaster_id.to_string())
+            .or_default()
+            .live = live;
+    }
+
+    /// How the ads endpoints write times from now on (default RFC 3339).
+    pub fn set_ad_time_format(&self, format: AdTimeFormat) {
+        lock(&self.state).ad_time_format = format;
+    }
+
+    /// The ad breaks run on this channel, oldest first.
+    pub fn ad_breaks(&self, broadcaster_id: &str) -> Vec<FakeAdBreak> {
+        lock(&self.state)
+            .ads
+            .get(broadcaster_id)
+            .map(|a| a.breaks.clone())
+            .unwrap_or_default()
+    }
+
+    /// The wait after the last commercial is over: the next one may start now.
+    pub fn end_commercial_cooldown(&self, broadcaster_id: &str) {
+        if let Some(ads) = lock(&self.state).ads.get_mut(broadcaster_id) {
+            ads.cooldown_until = None;
         }
-        futures::future::join_all(webhooks).await;
-        ids
+    }
+
+    /// The scheduled automatic ad break runs now (its time came): last ad now, the next one
+    /// [`AD_INTERVAL`] after this break, and a `channel.ad_break.begin` with `is_automatic: true`
+    /// to every matching subscription (delivered when this returns). Returns the EventSub
+    /// message ids. Panics when the channel is not live, as Twitch runs no ads then.
+    pub async fn run_scheduled_ad(&self, broadcaster_id: &str) -> Vec<String> {
+        let event = {
+            let mut s = lock(&self.state);
+            let ads = s.ads.entry(broadcaster_id.to_string()).or_default();
+            assert!(
+                ads.live,
+                "run_scheduled_ad({broadcaster_id:?}): the channel is not live"
+            );
+            let length = ads.schedule.duration;
+            run_ad_break(&mut s, broadcaster_id, broadcaster_id, length, true)
+        };
+        emit(&self.state, AD_BREAK_BEGIN, event).await
     }
 
     /// Sends an earlier message again, unchanged (same message id and body; webhook: a fresh
@@ -911,6 +1037,39 @@ impl FakeTwitch {
     pub async fn revoke_subscription(&self, id: &str, status: SubscriptionStatus) {
         revoke(&self.state, id, status.as_str()).await;
     }
+}
+
+/// [`FakeTwitch::send_event`], for handlers too.
+async fn emit(state: &Shared, sub_type: &str, event: Value) -> Vec<String> {
+    let targets: Vec<FakeSub> = lock(state)
+        .subs
+        .iter()
+        .filter(|s| s.kind == sub_type && s.status == "enabled")
+        .filter(|s| condition_matches(&s.condition, &event))
+        .cloned()
+        .collect();
+    let mut ids = Vec::new();
+    let mut webhooks = Vec::new();
+    for sub in targets {
+        let message_id = uuid();
+        let body = json!({ "subscription": sub_json(&sub), "event": event }).to_string();
+        lock(state).sent.insert(
+            message_id.clone(),
+            SentMessage {
+                subscription_id: sub.id.clone(),
+                message_type: MessageType::Notification,
+                body: body.clone(),
+            },
+        );
+        ids.push(message_id.clone());
+        if sub.method == "websocket" {
+            send_ws(state, &sub, &message_id, "notification", &body);
+        } else {
+            webhooks.push(deliver_notification(state.clone(), sub, message_id, body));
+        }
+    }
+    futures::future::join_all(webhooks).await;
+    ids
 }
 
 /// Whether a subscription condition names this user in any field.
@@ -1234,6 +1393,9 @@ fn classify(method: &Method, path: &str) -> Endpoint {
         ("GET", "/helix/eventsub/subscriptions") => Endpoint::ListSubscriptions,
         ("DELETE", "/helix/eventsub/subscriptions") => Endpoint::DeleteSubscription,
         ("GET", "/helix/users") => Endpoint::Users,
+        ("GET", "/helix/channels/ads") => Endpoint::AdSchedule,
+        ("POST", "/helix/channels/ads/schedule/snooze") => Endpoint::SnoozeNextAd,
+        ("POST", "/helix/channels/commercial") => Endpoint::StartCommercial,
         ("GET", "/ws") => Endpoint::WebSocket,
         _ => Endpoint::Other,
     }
@@ -1696,7 +1858,7 @@ async fn create_subscription(
     let (total, total_cost) = totals(&s, &caller.owner);
     if method == "webhook" {
         let task = tokio::spawn(verify_callback(state.clone(), sub.clone()));
-        s.verifications.push(task);
+        s.background.push(task);
     }
     (
         StatusCode::ACCEPTED,
@@ -1883,6 +2045,294 @@ async fn users(State(state): State<Shared>, headers: HeaderMap, request: Request
         })
         .collect();
     Json(json!({ "data": data })).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ads
+
+const AD_BREAK_BEGIN: &str = "channel.ad_break.begin";
+
+/// Records an ad break starting now on a live channel, moves the schedule on, and builds its
+/// `channel.ad_break.begin` event.
+fn run_ad_break(
+    s: &mut FakeState,
+    broadcaster_id: &str,
+    requester_id: &str,
+    length: u32,
+    is_automatic: bool,
+) -> Value {
+    let now = Utc::now();
+    let login_of = |id: &str| {
+        s.users
+            .iter()
+            .find(|(user_id, _)| user_id == id)
+            .map(|(_, login)| login.clone())
+            .unwrap_or_else(|| format!("user{id}"))
+    };
+    let (broadcaster_login, requester_login) = (login_of(broadcaster_id), login_of(requester_id));
+    let ads = s.ads.entry(broadcaster_id.to_string()).or_default();
+    ads.schedule.last_ad_at = Some(now);
+    ads.schedule.next_ad_at =
+        Some(now + TimeDelta::seconds(i64::from(length)) + delta(AD_INTERVAL));
+    ads.breaks.push(FakeAdBreak {
+        length,
+        started_at: now,
+        is_automatic,
+        requester_user_id: requester_id.to_string(),
+    });
+    json!({
+        "duration_seconds": length,
+        "started_at": now.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        "is_automatic": is_automatic,
+        "broadcaster_user_id": broadcaster_id,
+        "broadcaster_user_login": broadcaster_login,
+        "broadcaster_user_name": broadcaster_login,
+        "requester_user_id": requester_id,
+        "requester_user_login": requester_login,
+        "requester_user_name": requester_login,
+    })
+}
+
+fn ad_time_json(format: AdTimeFormat, at: Option<DateTime<Utc>>) -> Value {
+    match (format, at) {
+        (AdTimeFormat::Rfc3339, Some(at)) => at.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
+        (AdTimeFormat::UnixSecondsString, Some(at)) => at.timestamp().to_string().into(),
+        (AdTimeFormat::UnixSecondsNumber, Some(at)) => at.timestamp().into(),
+        (AdTimeFormat::Rfc3339 | AdTimeFormat::UnixSecondsString, None) => "".into(),
+        (AdTimeFormat::UnixSecondsNumber, None) => 0.into(),
+    }
+}
+
+fn ad_count_json(format: AdTimeFormat, count: u32) -> Value {
+    match format {
+        AdTimeFormat::UnixSecondsString => count.to_string().into(),
+        AdTimeFormat::Rfc3339 | AdTimeFormat::UnixSecondsNumber => count.into(),
+    }
+}
+
+/// Twitch's checks of an ads request: a valid token of this client, the scope, and the token's
+/// user is the broadcaster. `app_token_allowed`: an app token works when the broadcaster granted
+/// the scope to the client (Get Ad Schedule). Returns the broadcaster id, or the refusal's
+/// status and message.
+fn ads_broadcaster(
+    state: &Shared,
+    headers: &HeaderMap,
+    broadcaster_id: Option<&str>,
+    scope: &str,
+    app_token_allowed: bool,
+) -> Result<String, (u16, String)> {
+    let caller = helix_caller(state, headers).map_err(|(status, m)| (status, m.to_string()))?;
+    let Some(broadcaster) = broadcaster_id.filter(|b| !b.is_empty()) else {
+        return Err((
+            400,
+            "Missing required parameter \"broadcaster_id\"".to_string(),
+        ));
+    };
+    let missing_scope = || (401, format!("Missing scope: {scope}"));
+    match &caller.owner {
+        Owner::User(user) => {
+            if !caller.scopes.iter().any(|s| s == scope) {
+                return Err(missing_scope());
+            }
+            if user != broadcaster {
+                return Err((401, "The ID in broadcaster_id must match the user ID found in the request's OAuth token.".to_string()));
+            }
+        }
+        Owner::App if !app_token_allowed => {
+            return Err((401, "a user access token is required".to_string()));
+        }
+        Owner::App => {
+            let granted = lock(state)
+                .grants
+                .get(broadcaster)
+                .is_some_and(|g| g.contains(scope));
+            if !granted {
+                return Err(missing_scope());
+            }
+        }
+    }
+    Ok(broadcaster.to_string())
+}
+
+/// Helix's rate-limit headers, as on every Helix reply: a full budget here, so that a client
+/// can tell an endpoint's own 429 (no snoozes, cooldown) from an exhausted budget.
+fn with_budget_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key("ratelimit-remaining") {
+        let reset = Utc::now().timestamp() + 60;
+        headers.insert("Ratelimit-Limit", HeaderValue::from_static("800"));
+        headers.insert("Ratelimit-Remaining", HeaderValue::from_static("799"));
+        headers.insert(
+            "Ratelimit-Reset",
+            HeaderValue::from_str(&reset.to_string()).expect("digits"),
+        );
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct BroadcasterQuery {
+    broadcaster_id: Option<String>,
+}
+
+async fn ad_schedule(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<BroadcasterQuery>,
+) -> Response {
+    let broadcaster = match ads_broadcaster(
+        &state,
+        &headers,
+        q.broadcaster_id.as_deref(),
+        "channel:read:ads",
+        true,
+    ) {
+        Ok(b) => b,
+        Err((status, message)) => return with_budget_headers(twitch_error(status, &message)),
+    };
+    let mut s = lock(&state);
+    let format = s.ad_time_format;
+    let ads = s.ads.entry(broadcaster).or_default();
+    let schedule = &ads.schedule;
+    // Twitch: next and last ad are empty while the channel is not live.
+    let (next, last) = if ads.live {
+        (schedule.next_ad_at, schedule.last_ad_at)
+    } else {
+        (None, None)
+    };
+    with_budget_headers(
+        Json(json!({ "data": [{
+            "snooze_count": ad_count_json(format, schedule.snooze_count),
+            "snooze_refresh_at": ad_time_json(format, schedule.snooze_refresh_at),
+            "next_ad_at": ad_time_json(format, next),
+            "duration": ad_count_json(format, schedule.duration),
+            "last_ad_at": ad_time_json(format, last),
+            "preroll_free_time": ad_count_json(format, schedule.preroll_free_time),
+        }]}))
+        .into_response(),
+    )
+}
+
+async fn snooze_next_ad(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<BroadcasterQuery>,
+) -> Response {
+    with_budget_headers(snooze(&state, &headers, q.broadcaster_id.as_deref()))
+}
+
+fn snooze(state: &Shared, headers: &HeaderMap, broadcaster_id: Option<&str>) -> Response {
+    let broadcaster =
+        match ads_broadcaster(state, headers, broadcaster_id, "channel:manage:ads", false) {
+            Ok(b) => b,
+            Err((status, message)) => return twitch_error(status, &message),
+        };
+    let now = Utc::now();
+    let mut s = lock(state);
+    let format = s.ad_time_format;
+    let ads = s.ads.entry(broadcaster).or_default();
+    if !ads.live {
+        return twitch_error(400, "The channel is not live");
+    }
+    let Some(next) = ads.schedule.next_ad_at else {
+        return twitch_error(400, "The channel has no ad scheduled");
+    };
+    if ads.schedule.snooze_count == 0 {
+        return twitch_error(429, "The channel has no snoozes left");
+    }
+    let schedule = &mut ads.schedule;
+    schedule.snooze_count -= 1;
+    schedule.next_ad_at = Some(next + delta(SNOOZE_DELAY));
+    schedule
+        .snooze_refresh_at
+        .get_or_insert(now + delta(SNOOZE_REFRESH));
+    Json(json!({ "data": [{
+        "snooze_count": ad_count_json(format, schedule.snooze_count),
+        "snooze_refresh_at": ad_time_json(format, schedule.snooze_refresh_at),
+        "next_ad_at": ad_time_json(format, schedule.next_ad_at),
+    }]}))
+    .into_response()
+}
+
+async fn start_commercial(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (response, event) = commercial(&state, &headers, &body);
+    if let Some(event) = event {
+        // Twitch announces the break on EventSub on its own time, not within the reply.
+        let sender = state.clone();
+        let task = tokio::spawn(async move {
+            emit(&sender, AD_BREAK_BEGIN, event).await;
+        });
+        lock(&state).background.push(task);
+    }
+    with_budget_headers(response)
+}
+
+/// The reply, and the `channel.ad_break.begin` event when a commercial started.
+fn commercial(state: &Shared, headers: &HeaderMap, body: &[u8]) -> (Response, Option<Value>) {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return (twitch_error(400, "malformed JSON body"), None);
+    };
+    let broadcaster = match ads_broadcaster(
+        state,
+        headers,
+        request["broadcaster_id"].as_str(),
+        "channel:edit:commercial",
+        false,
+    ) {
+        Ok(b) => b,
+        Err((status, message)) => return (twitch_error(status, &message), None),
+    };
+    let length = match &request["length"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    let Some(length) = length.filter(|l| *l > 0) else {
+        return (
+            twitch_error(400, "Missing required parameter \"length\""),
+            None,
+        );
+    };
+    // Twitch runs a longer request as 180 seconds.
+    let length = length.min(180) as u32;
+    let now = Utc::now();
+    let mut s = lock(state);
+    let ads = s.ads.entry(broadcaster.clone()).or_default();
+    if !ads.live {
+        return (
+            twitch_error(
+                400,
+                "To start a commercial, the broadcaster must be streaming live.",
+            ),
+            None,
+        );
+    }
+    if let Some(until) = ads.cooldown_until.filter(|until| *until > now) {
+        let left = (until - now).num_seconds() + 1;
+        return (
+            twitch_error(
+                429,
+                &format!(
+                    "The broadcaster may not run another commercial until the cooldown period expires ({left} s)"
+                ),
+            ),
+            None,
+        );
+    }
+    let retry_after = COMMERCIAL_COOLDOWN.as_secs().max(u64::from(length));
+    ads.cooldown_until = Some(now + TimeDelta::seconds(retry_after as i64));
+    let event = run_ad_break(&mut s, &broadcaster, &broadcaster, length, false);
+    let reply = Json(json!({ "data": [{
+        "length": length,
+        "message": "",
+        "retry_after": retry_after,
+    }]}))
+    .into_response();
+    (reply, Some(event))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 //!   injectable clock).
 //! - [`oauth`]: the authorization-code flow, refresh with rotation, validate, revoke, and the app
 //!   access token (client credentials).
-//! - [`helix`]: EventSub subscriptions (create, list, delete).
+//! - [`helix`]: EventSub subscriptions (create, list, delete), users, and ads (schedule, snooze,
+//!   commercial).
 //! - [`ws`]: the EventSub WebSocket transport (welcome, keepalive, reconnect, revocation).
 //! - `fake` (feature `fake`): a local server speaking the same wire protocol, with fault injection.
 
@@ -20,8 +21,9 @@ pub mod ws;
 pub mod fake;
 
 pub use helix::{
-    HelixClient, Subscription, SubscriptionFilter, SubscriptionRequest, SubscriptionStatus,
-    SubscriptionTransport, Transport, TransportMethod,
+    AdSchedule, AdsError, CommercialStarted, HelixClient, SnoozeResult, Subscription,
+    SubscriptionFilter, SubscriptionRequest, SubscriptionStatus, SubscriptionTransport, Transport,
+    TransportMethod,
 };
 pub use oauth::{
     AppToken, CheckedTokens, OAuthClient, RetryPolicy, TwitchConfig, TwitchError, TwitchTokens,

@@ -109,7 +109,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self
             .base_delay
             .saturating_mul(1u32 << attempt.min(16))
@@ -203,7 +203,7 @@ pub(crate) struct Reply {
 
 /// When to try again after a 429: `Ratelimit-Reset` (Unix seconds when the bucket refills, what
 /// Helix sends) or `Retry-After` (seconds).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(reset) = header("ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok()) {
         let now = SystemTime::now()
