@@ -35,7 +35,7 @@ pub struct ChatActivitiesImpl {
     pub twitch: Option<Arc<TwitchApp>>,
 }
 
-fn twitch_failure(e: TwitchError) -> ActivityError {
+pub(crate) fn twitch_failure(e: TwitchError) -> ActivityError {
     match e {
         TwitchError::Reauthorize(m) => needs_user(format!(
             "Twitch refused the stored authorization ({m}): reconnect Twitch"
@@ -47,7 +47,63 @@ fn twitch_failure(e: TwitchError) -> ActivityError {
 }
 
 /// Why the user's tokens cannot be used (they must reconnect).
-struct TokensLost(String);
+pub(crate) struct TokensLost(pub String);
+
+/// The user's tokens, refreshed (and the rotated refresh token stored) when the access
+/// token is expired or Twitch refuses it.
+pub(crate) async fn user_tokens(
+    store: &dyn Store,
+    app: &TwitchApp,
+    user_id: &str,
+) -> Result<Result<CheckedTokens, TokensLost>, ActivityError> {
+    let connection = store
+        .oauth(user_id, Provider::Twitch)
+        .await
+        .map_err(store_error)?;
+    let Some(sealed) = connection.and_then(|c| c.sealed_tokens) else {
+        return Ok(Err(TokensLost("Twitch is not connected".into())));
+    };
+    let tokens: TwitchTokens = match gt_auth::token_box::open(&app.key, &sealed) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(TokensLost(format!("stored tokens unreadable: {e}")))),
+    };
+    let oauth = app.oauth().map_err(twitch_failure)?;
+    match oauth
+        .ensure_valid(tokens, Duration::from_secs(300), Utc::now())
+        .await
+    {
+        Ok(checked) => {
+            if checked.refreshed {
+                // Twitch rotated the refresh token: store the new set at once.
+                store
+                    .save_oauth_tokens(
+                        user_id,
+                        Provider::Twitch,
+                        &gt_auth::token_box::seal(&app.key, &checked.tokens),
+                    )
+                    .await
+                    .map_err(store_error)?;
+            }
+            store
+                .record_token_validation(user_id, true, Utc::now())
+                .await
+                .map_err(store_error)?;
+            Ok(Ok(checked))
+        }
+        Err(TwitchError::Reauthorize(m)) => {
+            store
+                .mark_oauth_reconnect(user_id, Provider::Twitch)
+                .await
+                .map_err(store_error)?;
+            store
+                .record_token_validation(user_id, false, Utc::now())
+                .await
+                .map_err(store_error)?;
+            Ok(Err(TokensLost(m)))
+        }
+        Err(e) => Err(twitch_failure(e)),
+    }
+}
 
 impl ChatActivitiesImpl {
     fn app(&self) -> Result<&TwitchApp, ActivityError> {
@@ -72,61 +128,11 @@ impl ChatActivitiesImpl {
         Ok(channel)
     }
 
-    /// The user's tokens, refreshed (and the rotated refresh token stored) when the access
-    /// token is expired or Twitch refuses it.
     async fn user_tokens(
         &self,
         user_id: &str,
     ) -> Result<Result<CheckedTokens, TokensLost>, ActivityError> {
-        let app = self.app()?;
-        let connection = self
-            .store
-            .oauth(user_id, Provider::Twitch)
-            .await
-            .map_err(store_error)?;
-        let Some(sealed) = connection.and_then(|c| c.sealed_tokens) else {
-            return Ok(Err(TokensLost("Twitch is not connected".into())));
-        };
-        let tokens: TwitchTokens = match gt_auth::token_box::open(&app.key, &sealed) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(TokensLost(format!("stored tokens unreadable: {e}")))),
-        };
-        let oauth = app.oauth().map_err(twitch_failure)?;
-        match oauth
-            .ensure_valid(tokens, Duration::from_secs(300), Utc::now())
-            .await
-        {
-            Ok(checked) => {
-                if checked.refreshed {
-                    // Twitch rotated the refresh token: store the new set at once.
-                    self.store
-                        .save_oauth_tokens(
-                            user_id,
-                            Provider::Twitch,
-                            &gt_auth::token_box::seal(&app.key, &checked.tokens),
-                        )
-                        .await
-                        .map_err(store_error)?;
-                }
-                self.store
-                    .record_token_validation(user_id, true, Utc::now())
-                    .await
-                    .map_err(store_error)?;
-                Ok(Ok(checked))
-            }
-            Err(TwitchError::Reauthorize(m)) => {
-                self.store
-                    .mark_oauth_reconnect(user_id, Provider::Twitch)
-                    .await
-                    .map_err(store_error)?;
-                self.store
-                    .record_token_validation(user_id, false, Utc::now())
-                    .await
-                    .map_err(store_error)?;
-                Ok(Err(TokensLost(m)))
-            }
-            Err(e) => Err(twitch_failure(e)),
-        }
+        user_tokens(self.store.as_ref(), self.app()?, user_id).await
     }
 
     /// Records the subscriptions capture now has (the user's tokens worked to make them).

@@ -12,6 +12,7 @@ pub mod media;
 pub mod publish;
 pub mod tasks;
 pub mod text;
+pub mod widgets;
 pub mod worker;
 
 pub use analysis::MediaActivitiesImpl;
@@ -24,3 +25,4 @@ pub use ingest::IngestActivitiesImpl;
 pub use publish::PublishActivitiesImpl;
 pub use tasks::TaskActivitiesImpl;
 pub use text::TextActivitiesImpl;
+pub use widgets::WidgetActivitiesImpl;

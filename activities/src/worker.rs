@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use gt_worker_kit::{WorkerDeps, cpus, env, env_parse};
-use gt_workflows::{ChatCapture, ClipReembed, EpisodePublish, StreamIngest, TwitchMaintenance};
+use gt_workflows::{
+    ChatCapture, ClipReembed, EpisodePublish, StreamIngest, TwitchMaintenance, WidgetTimer,
+};
 use temporalio_sdk::WorkerOptions;
 
 use crate::{
     ChatActivitiesImpl, EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl,
-    PublishActivitiesImpl, TaskActivitiesImpl, TextActivitiesImpl,
+    PublishActivitiesImpl, TaskActivitiesImpl, TextActivitiesImpl, WidgetActivitiesImpl,
 };
 
 /// Configuration of the CPU activities, besides `gt_worker_kit::WorkerConfig`.
@@ -57,6 +59,7 @@ pub fn cpu_worker_options(
     cpu: &CpuConfig,
 ) -> anyhow::Result<WorkerOptions> {
     let vad = Arc::new(gt_vad::SileroVad::load(&cpu.vad_model)?);
+    let twitch = cpu.twitch.clone().map(Arc::new);
     Ok(WorkerOptions::new(task_queue)
         .graceful_shutdown_period(gt_worker_kit::GRACEFUL_SHUTDOWN)
         .register_workflow::<StreamIngest>()?
@@ -64,6 +67,7 @@ pub fn cpu_worker_options(
         .register_workflow::<ClipReembed>()?
         .register_workflow::<ChatCapture>()?
         .register_workflow::<TwitchMaintenance>()?
+        .register_workflow::<WidgetTimer>()?
         .register_activities(IngestActivitiesImpl {
             store: deps.store.clone(),
             recordings: deps.recordings.clone(),
@@ -95,7 +99,11 @@ pub fn cpu_worker_options(
         })
         .register_activities(ChatActivitiesImpl {
             store: deps.store.clone(),
-            twitch: cpu.twitch.clone().map(Arc::new),
+            twitch: twitch.clone(),
+        })
+        .register_activities(WidgetActivitiesImpl {
+            store: deps.store.clone(),
+            twitch,
         })
         .build())
 }

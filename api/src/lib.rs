@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod widgets;
 pub mod workflows;
 
 use std::sync::Arc;
@@ -40,7 +41,8 @@ pub struct AppState {
     /// Embeds search queries with the model the windows were embedded with.
     pub embedder: gt_ai::TextEmbedder,
     /// Live task updates for `/ws`.
-    pub hub: routes::ws::TaskHub,
+    pub hub: routes::ws::Hub,
+    pub widgets: Arc<dyn gt_store::WidgetStore>,
     /// Episodes with their sources, upload state, OAuth connections.
     pub publish: Arc<dyn gt_store::PublishStore>,
     /// The YouTube app users connect to, when configured.
@@ -155,6 +157,7 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
         routes::eventsub::EventSubIngest::start(
             pg.clone(),
             pg.clone(),
+            pg.clone(),
             workflows.clone(),
             app.eventsub_secret.clone(),
             app.chat_retention_secs(),
@@ -166,12 +169,17 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
         eventsub,
         records: pg.clone(),
         insight: pg.clone(),
-        publish: pg,
+        publish: pg.clone(),
         youtube: config.youtube.clone().map(Arc::new),
         recordings_dir: config.recordings_dir.clone(),
         embedder: config.ai.embedder()?,
         chat: config.ai.chat(),
-        hub: routes::ws::TaskHub::start(pool),
+        hub: routes::ws::Hub::start(routes::ws::HubSources {
+            pool,
+            records: pg.clone(),
+            widgets: pg.clone(),
+        }),
+        widgets: pg.clone(),
         workflows,
         auth: Arc::new(auth::Authenticator::new(auth_config).await?),
         public_jwks,

@@ -9,16 +9,18 @@
 
 use gt_types::api::{IngestStatus, PublishStatus, WorkflowStarted};
 use gt_types::chat::{ChatCaptureInput, ChatCaptureStatus, StreamWentLive, SubscriptionRevoked};
+use gt_types::widget::{WidgetTimerInput, WidgetWake};
 use gt_types::workflow::{
     EmbedClip, EpisodePublishInput, ReviewOutcome, ReviewUpdate, StreamIngestInput,
 };
 use gt_types::{
     OWNER_MEMO, chat_capture_workflow_id, clip_reembed_workflow_id, episode_publish_workflow_id,
-    stream_ingest_workflow_id,
+    stream_ingest_workflow_id, widget_timer_workflow_id,
 };
 use gt_workflows::stream_ingest::NOT_WAITING;
 use gt_workflows::{
     ChatCapture, ChatCaptureRun, ClipReembed, EpisodePublish, EpisodePublishRun, StreamIngest,
+    WidgetTimer, WidgetTimerRun,
 };
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowQueryError, WorkflowStartError,
@@ -547,6 +549,61 @@ impl Workflows {
         started
             .map(|_| ())
             .map_err(|e| unavailable("starting ChatCapture", e))
+    }
+
+    /// Tells the widget's `WidgetTimer` (starting it if needed) when the widget's state next
+    /// needs a transition; an ad timer's run also follows Twitch's ad schedule.
+    pub async fn wake_widget(
+        &self,
+        user_id: &str,
+        widget_id: &str,
+        follows_ad_schedule: bool,
+        wake_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), ApiError> {
+        let workflow_id = widget_timer_workflow_id(user_id, widget_id);
+        let input = WidgetTimerInput {
+            user_id: user_id.to_string(),
+            widget_id: widget_id.to_string(),
+            follows_ad_schedule,
+            wake_at_ms: None,
+        };
+        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id)
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .memo(owner_memo(user_id))
+            .build();
+        self.client
+            .signal_with_start_workflow(
+                WidgetTimer::run,
+                input,
+                WidgetTimer::wake,
+                WidgetWake {
+                    at_ms: wake_at.map(|t| t.timestamp_millis()),
+                },
+                opts,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("waking WidgetTimer", e))
+    }
+
+    /// Ends the widget's timers (it was deleted), if they run and are the user's.
+    pub async fn stop_widget(&self, user_id: &str, widget_id: &str) -> Result<(), ApiError> {
+        let workflow_id = widget_timer_workflow_id(user_id, widget_id);
+        let Some(run) = self.owned_run(user_id, &workflow_id).await? else {
+            return Ok(());
+        };
+        if run.status != WorkflowExecutionStatus::Running {
+            return Ok(());
+        }
+        let handle = self.handle::<WidgetTimerRun>(&workflow_id, Some(run.run_id));
+        match handle
+            .signal(WidgetTimer::stop, (), WorkflowSignalOptions::default())
+            .await
+        {
+            Ok(()) | Err(WorkflowInteractionError::NotFound(_)) => Ok(()),
+            Err(e) => Err(unavailable("stopping WidgetTimer", e)),
+        }
     }
 
     /// The `status` query of the user's running `ChatCapture`, if one is running.

@@ -17,6 +17,7 @@ pub mod pg;
 pub mod pipeline;
 pub mod publish;
 pub mod value;
+pub mod widgets;
 pub mod write;
 
 use async_trait::async_trait;
@@ -35,6 +36,7 @@ pub use insight::InsightStore;
 pub use pg::PgStore;
 pub use pipeline::PipelineStore;
 pub use publish::{EpisodePatch, OAuthConnection, Provider, PublishStore};
+pub use widgets::{AppliedInput, Widget, WidgetStore};
 
 /// Parameters of a list request, as received.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -101,9 +103,15 @@ pub trait RecordStore: Send + Sync {
 
 /// Everything the API and the workers need from the system of record: generic records, the
 /// pipeline's typed operations and what is derived from transcripts.
-pub trait Store: RecordStore + PipelineStore + InsightStore + PublishStore + ChatStore {}
+pub trait Store:
+    RecordStore + PipelineStore + InsightStore + PublishStore + ChatStore + WidgetStore
+{
+}
 
-impl<T: RecordStore + PipelineStore + InsightStore + PublishStore + ChatStore> Store for T {}
+impl<T: RecordStore + PipelineStore + InsightStore + PublishStore + ChatStore + WidgetStore> Store
+    for T
+{
+}
 
 /// A user id as one blob-key segment: derived files live under `{user}/...` so a user can only
 /// ever be given their own (the same segment as in workflow ids; injective, see

@@ -48,6 +48,11 @@ pub fn chat_capture_workflow_id(user_id: &str, broadcaster_id: &str) -> String {
     format!("chat-{}-{broadcaster_id}", owner_segment(user_id))
 }
 
+/// `widget-{owner}-{widget_id}`: the durable timers of one OBS widget.
+pub fn widget_timer_workflow_id(user_id: &str, widget_id: &str) -> String {
+    format!("widget-{}-{widget_id}", owner_segment(user_id))
+}
+
 /// `clip-reembed-{owner}-{unique}`: re-embedding a clip's windows after a transcript edit.
 pub fn clip_reembed_workflow_id(user_id: &str, unique: &str) -> String {
     format!("clip-reembed-{}-{unique}", owner_segment(user_id))

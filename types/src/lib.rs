@@ -13,6 +13,7 @@ pub mod media;
 pub mod publish;
 pub mod records;
 pub mod transcript;
+pub mod widget;
 pub mod workflow;
 
 pub use ids::*;

@@ -446,6 +446,7 @@ pub const WIDGET_TYPES: &[&str] = &[
     "name_queue",
     "bot_integration",
     "ad_timer",
+    "chat_overlay",
 ];
 
 #[cfg(test)]

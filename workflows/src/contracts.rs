@@ -9,6 +9,7 @@ use gt_types::publish::{
     EpisodeRef, FinishYouTube, FinishedYouTube, RenderedEpisode, UploadEpisode, UploadOutcome,
     VideoProcessing, VideoStatusRequest, WrittenExports,
 };
+use gt_types::widget::{WidgetTimerInput, WidgetTimerReport};
 use gt_types::workflow::{
     AnalyzeClip, AnalyzedClip, ApplyReview, ClipRef, EmbedClip, EmbeddedClip, EpisodePublishInput,
     EpisodePublishOutput, FinalizeClips, FinalizedClips, PreviewedClip, ProbedClip,
@@ -232,6 +233,29 @@ impl ChatActivities {
 pub use chat_activities::{
     EnsureSubscriptions, HoldSocket, Maintain as MaintainChat, Unsubscribe as UnsubscribeChat,
 };
+
+/// OBS widgets' time-driven transitions (the durable timers of `WidgetTimer`).
+pub struct WidgetActivities;
+
+#[activity_definitions]
+impl WidgetActivities {
+    /// Applies the timer input to the widget at the current time (a countdown reaching zero,
+    /// an ad break ending); the pure state machine ignores a tick the state no longer needs.
+    /// `Gone` when the widget was deleted or deactivated.
+    #[activity(name = "widgets.tick")]
+    pub fn tick(input: WidgetTimerInput) -> Result<WidgetTimerReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Reads the broadcaster's ad schedule from Helix (the user's token) and applies it to the
+    /// ad-timer widget. Non-retryable `NeedsUser` when Twitch is not connected.
+    #[activity(name = "widgets.poll_ad_schedule")]
+    pub fn poll_ad_schedule(input: WidgetTimerInput) -> Result<WidgetTimerReport, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use widget_activities::{PollAdSchedule, Tick as TickWidget};
 
 /// Application failure type names shared by activities and retry policies.
 pub mod failure {

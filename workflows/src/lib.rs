@@ -11,11 +11,13 @@ pub mod clip_reembed;
 pub mod contracts;
 pub mod episode_publish;
 pub mod stream_ingest;
+pub mod widget_timer;
 
 pub use chat_capture::{ChatCapture, ChatCaptureRun, TwitchMaintenance};
 pub use clip_reembed::ClipReembed;
 pub use episode_publish::{EpisodePublish, EpisodePublishRun};
 pub use stream_ingest::{StreamIngest, StreamIngestRun};
+pub use widget_timer::{WidgetTimer, WidgetTimerRun};
 
 use temporalio_workflow::ActivityExecutionError;
 use temporalio_workflow::common::error::IncomingError;

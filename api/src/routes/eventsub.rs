@@ -25,7 +25,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use gt_store::catalog::STREAMS;
-use gt_store::{CaptureTransport, ChatStore, IncomingEvent, PendingEvent, RecordStore, StoreError};
+use gt_store::{
+    CaptureTransport, ChatStore, IncomingEvent, PendingEvent, RecordStore, StoreError, WidgetStore,
+};
 use gt_twitch::eventsub::{
     Event, MessageType, VerifyError, WebhookBody, incoming_event, verify_webhook,
 };
@@ -77,6 +79,7 @@ impl EventSubIngest {
     pub fn start(
         chat: Arc<dyn ChatStore>,
         records: Arc<dyn RecordStore>,
+        widgets: Arc<dyn WidgetStore>,
         workflows: Workflows,
         secret: String,
         chat_retention_secs: i64,
@@ -96,6 +99,7 @@ impl EventSubIngest {
             EventProcessor {
                 chat,
                 records,
+                widgets,
                 workflows,
             }
             .run(wake.clone()),
@@ -236,6 +240,7 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: &[u8]) -> A
 struct EventProcessor {
     chat: Arc<dyn ChatStore>,
     records: Arc<dyn RecordStore>,
+    widgets: Arc<dyn WidgetStore>,
     workflows: Workflows,
 }
 
@@ -410,8 +415,39 @@ impl EventProcessor {
                     .signal_chat_capture(&channel.user_id, broadcaster, ChatSignal::Offline)
                     .await?;
             }
-            // Kept for the ad-timer widget; nothing to do here.
-            Event::AdBreakBegin(_) | Event::ChatMessage(_) | Event::Other(_) => {}
+            // Every ad timer of the channel shows the break at once (the 5-minute schedule poll
+            // would see it late).
+            Event::AdBreakBegin(ad) => {
+                let Some(channel) = channel else {
+                    return Ok(());
+                };
+                let input = gt_widgets::Input::AdBreakBegan {
+                    started_at: ad.started_at,
+                    duration_seconds: ad.duration_seconds,
+                    is_automatic: ad.is_automatic,
+                };
+                for widget_id in self
+                    .widgets
+                    .widgets_of_kind(&channel.user_id, gt_widgets::WidgetKind::AdTimer)
+                    .await?
+                {
+                    match crate::widgets::apply(
+                        self.widgets.as_ref(),
+                        &self.workflows,
+                        &channel.user_id,
+                        &widget_id,
+                        &input,
+                    )
+                    .await
+                    {
+                        Ok(_) => {}
+                        Err(ApiError::Unavailable(m)) => return Err(ProcessError::Retry(m)),
+                        // Deleted meanwhile, or refused by its state machine: nothing to show.
+                        Err(e) => tracing::warn!(widget_id, "ad break not applied: {e}"),
+                    }
+                }
+            }
+            Event::ChatMessage(_) | Event::Other(_) => {}
         }
         Ok(())
     }

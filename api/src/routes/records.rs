@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use gt_store::catalog::{self, PROFILES, Resource};
+use gt_store::catalog::{self, PROFILES, Resource, STREAM_WIDGETS};
 use gt_store::{ListQuery, StoreError};
 use serde_json::{Value, json};
 
@@ -133,11 +133,21 @@ async fn create(
     for body in &mut bodies {
         crate::routes::compat::localize_times(&state, &user, resource, body).await?;
         crate::routes::compat::fill_create_defaults(resource, body);
+        if resource.name == STREAM_WIDGETS.name {
+            crate::widgets::check_write(body, None)?;
+        }
     }
     let created = state
         .records
         .create(&user.user_id, resource, &bodies)
         .await?;
+    if resource.name == STREAM_WIDGETS.name {
+        for record in &created {
+            if let Some(id) = record["id"].as_str() {
+                crate::widgets::after_write(&state, &user.user_id, id).await?;
+            }
+        }
+    }
     let body = if bulk {
         json!({"items": created})
     } else {
@@ -162,6 +172,10 @@ async fn update(
         patch
     };
     crate::routes::compat::localize_times(&state, &user, resource, &mut patch).await?;
+    if resource.name == STREAM_WIDGETS.name {
+        let stored = state.widgets.widget(&user.user_id, &rid).await?;
+        crate::widgets::check_write(&mut patch, stored.as_ref())?;
+    }
     let record = if resource.name == PROFILES.name && rid == user.user_id {
         state
             .records
@@ -173,6 +187,9 @@ async fn update(
             .update(&user.user_id, resource, &rid, &patch)
             .await?
     };
+    if resource.name == STREAM_WIDGETS.name {
+        crate::widgets::after_write(&state, &user.user_id, &rid).await?;
+    }
     Ok(Json(record))
 }
 
@@ -191,5 +208,11 @@ async fn remove(
     let resource = resource(&name)?;
     let rid = record_id(resource, &id, &user);
     state.records.delete(&user.user_id, resource, rid).await?;
+    if resource.name == STREAM_WIDGETS.name
+        && let Err(e) = state.workflows.stop_widget(&user.user_id, rid).await
+    {
+        // The timer's next activity finds the widget gone and ends it anyway.
+        tracing::warn!("widget {rid} deleted; its timer not stopped now: {e}");
+    }
     Ok(StatusCode::NO_CONTENT)
 }

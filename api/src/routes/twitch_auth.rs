@@ -24,7 +24,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use gt_store::Provider;
 use gt_twitch::app::{FRONT_END_SCOPES, TwitchApp};
-use gt_twitch::oauth::{TwitchError, TwitchTokens};
+use gt_twitch::oauth::{CheckedTokens, TwitchError, TwitchTokens};
 use gt_types::api::{AuthCallbackRequest, AuthUrlRequest, UrlResponse};
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ pub(crate) fn app(state: &AppState) -> ApiResult<&TwitchApp> {
     })
 }
 
-fn twitch_failure(e: TwitchError) -> ApiError {
+pub(crate) fn twitch_failure(e: TwitchError) -> ApiError {
     match e {
         TwitchError::Reauthorize(m) | TwitchError::Rejected { message: m, .. } => {
             ApiError::BadRequest(format!("Twitch refused the authorization: {m}"))
@@ -198,21 +198,26 @@ async fn stored_tokens(
         })
 }
 
-async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    // Not configured is "not connected" for the front end (a 503 would break its profile).
-    let Some(app) = state.twitch.as_deref() else {
-        return Ok(Json(json!({"connected": false, "needs_reconnect": false})));
-    };
-    let not_connected = |needs_reconnect: bool| {
-        Json(json!({"connected": false, "needs_reconnect": needs_reconnect}))
-    };
-    let Some(tokens) = stored_tokens(&state, app, &user.user_id).await? else {
-        let needs = state
+/// The user's Twitch access, checked (refreshed and the rotated set stored when needed).
+pub(crate) enum TwitchAccess {
+    Connected(Box<CheckedTokens>),
+    NotConnected { needs_reconnect: bool },
+}
+
+/// Checks the user's stored Twitch tokens: validated, refreshed when expired or refused (the
+/// rotated refresh token stored at once), marked "reconnect" when Twitch refuses the refresh.
+pub(crate) async fn twitch_access(
+    state: &AppState,
+    app: &TwitchApp,
+    user_id: &str,
+) -> ApiResult<TwitchAccess> {
+    let Some(tokens) = stored_tokens(state, app, user_id).await? else {
+        let needs_reconnect = state
             .publish
-            .oauth(&user.user_id, Provider::Twitch)
+            .oauth(user_id, Provider::Twitch)
             .await?
             .is_some_and(|c| c.needs_reconnect);
-        return Ok(not_connected(needs));
+        return Ok(TwitchAccess::NotConnected { needs_reconnect });
     };
     let oauth = app.oauth().map_err(twitch_failure)?;
     let checked = match oauth
@@ -223,30 +228,45 @@ async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<
         Err(TwitchError::Reauthorize(_)) => {
             state
                 .publish
-                .mark_oauth_reconnect(&user.user_id, Provider::Twitch)
+                .mark_oauth_reconnect(user_id, Provider::Twitch)
                 .await?;
             state
                 .chat_store
-                .record_token_validation(&user.user_id, false, chrono::Utc::now())
+                .record_token_validation(user_id, false, chrono::Utc::now())
                 .await?;
-            return Ok(not_connected(true));
+            return Ok(TwitchAccess::NotConnected {
+                needs_reconnect: true,
+            });
         }
         Err(e) => return Err(twitch_failure(e)),
     };
     if checked.refreshed {
         // Twitch rotated the refresh token: the old one is dead, store the new set now.
-        save_tokens(&state, app, &user.user_id, &checked.tokens).await?;
+        save_tokens(state, app, user_id, &checked.tokens).await?;
     }
     state
         .chat_store
-        .record_token_validation(&user.user_id, true, chrono::Utc::now())
+        .record_token_validation(user_id, true, chrono::Utc::now())
         .await?;
-    Ok(Json(json!({
-        "access_token": checked.tokens.access_token,
-        "broadcaster_id": checked.validation.user_id.unwrap_or_default(),
-        "login": checked.validation.login.unwrap_or_default(),
-        "connected": true,
-    })))
+    Ok(TwitchAccess::Connected(Box::new(checked)))
+}
+
+async fn token(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
+    // Not configured is "not connected" for the front end (a 503 would break its profile).
+    let Some(app) = state.twitch.as_deref() else {
+        return Ok(Json(json!({"connected": false, "needs_reconnect": false})));
+    };
+    match twitch_access(&state, app, &user.user_id).await? {
+        TwitchAccess::NotConnected { needs_reconnect } => Ok(Json(
+            json!({"connected": false, "needs_reconnect": needs_reconnect}),
+        )),
+        TwitchAccess::Connected(checked) => Ok(Json(json!({
+            "access_token": checked.tokens.access_token,
+            "broadcaster_id": checked.validation.user_id.clone().unwrap_or_default(),
+            "login": checked.validation.login.clone().unwrap_or_default(),
+            "connected": true,
+        }))),
+    }
 }
 
 async fn disconnect(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {

@@ -21,3 +21,4 @@ mod timestamps;
 mod transcription;
 mod twitch;
 mod vad;
+mod widgets;

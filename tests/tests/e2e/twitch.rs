@@ -29,16 +29,16 @@ const FE_SCOPES: [&str; 6] = [
 ];
 /// Alice's and Bob's Twitch logins; their ids are new in every test, because ChatCapture's
 /// workflow id names the broadcaster and all tests share one Temporal namespace.
-const ALICE_LOGIN: &str = "alice_streams";
+pub(crate) const ALICE_LOGIN: &str = "alice_streams";
 const BOB_LOGIN: &str = "bob_plays";
 
 /// The test's Twitch account ids.
-struct Accounts {
-    alice: String,
-    bob: String,
+pub(crate) struct Accounts {
+    pub(crate) alice: String,
+    pub(crate) bob: String,
 }
 
-fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
+pub(crate) fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
     TwitchApp::new(
         fake.config(),
         REDIRECT.into(),
@@ -48,7 +48,7 @@ fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
     )
 }
 
-async fn fake() -> (Arc<FakeTwitch>, Accounts) {
+pub(crate) async fn fake() -> (Arc<FakeTwitch>, Accounts) {
     let fake = FakeTwitch::start().await;
     let n = uuid::Uuid::new_v4().as_u128() % 1_000_000_000;
     let tw = Accounts {
@@ -61,7 +61,7 @@ async fn fake() -> (Arc<FakeTwitch>, Accounts) {
 }
 
 /// Polls `check` (every 100 ms) until it gives a value, for at most `secs`.
-async fn eventually<T>(what: &str, secs: u64, check: impl AsyncFn() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(what: &str, secs: u64, check: impl AsyncFn() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = check().await {
@@ -133,7 +133,7 @@ async fn callback(app: &TestApp, user: &str, code: &str, state: &str) -> (u16, V
     .await
 }
 
-async fn connect_twitch(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) {
+pub(crate) async fn connect_twitch(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) {
     let (code, state) = consent(app, fake, user, login).await;
     let (s, b) = callback(app, user, &code, &state).await;
     assert_eq!(s, 200, "{b}");
