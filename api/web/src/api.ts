@@ -228,7 +228,8 @@ export interface Project {
 
 /**
  * Every (method, OpenAPI path) this UI calls. Not listed because the document does not describe
- * them: `/playlist/{stream_id}.m3u8` (read by the player) and `/auth/youtube/*`.
+ * them: `/playlist/{stream_id}.m3u8` (read by the player), `/auth/youtube/*` and the OBS widget
+ * page `/widgets/{id}` (an HTML page, shown in the widgets page's previews).
  */
 export const ENDPOINTS: [string, string][] = [
   ["get", "/records/streams"],
@@ -267,6 +268,10 @@ export const ENDPOINTS: [string, string][] = [
   ["get", "/eventsub/chat/status"],
   ["post", "/eventsub/chat/subscribe"],
   ["delete", "/eventsub/chat/subscribe"],
+  ["get", "/records/stream_widgets"],
+  ["post", "/records/stream_widgets"],
+  ["put", "/records/stream_widgets/{id}"],
+  ["delete", "/records/stream_widgets/{id}"],
 ];
 
 /** `GET /eventsub/chat/status`, the parts the profile shows. */

@@ -1,5 +1,6 @@
 // The streamer's web UI: streams and ingestion with live progress, the stream page (player,
-// transcript, timeline, review), search, series, projects, profile and episodes.
+// transcript, timeline, review), search, series, projects, profile, episodes and OBS widgets
+// (src/widgets-page.ts; the OBS page itself is the separate bundle src/widget.ts).
 // Pages are real paths (`/streams/{id}?t=` is the link search hits carry); the API's routes
 // never collide with them because the other pages live under `/ui/`.
 
@@ -35,92 +36,20 @@ import type {
   TaskUpdateMessage,
   VideoClip,
 } from "./api";
-
-// ---- small DOM helpers -------------------------------------------------------------------
-
-type Child = Node | string | number | null | undefined | false;
-type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: Child[]): HTMLElement {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === false) continue;
-    if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
-    else if (v === true) e.setAttribute(k, "");
-    else e.setAttribute(k, String(v));
-  }
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    e.append(c instanceof Node ? c : String(c));
-  }
-  return e;
-}
-
-const $ = (id: string) => document.getElementById(id)!;
-
-function clock(s: number | undefined | null): string {
-  if (s === undefined || s === null || !Number.isFinite(s)) return "";
-  const t = Math.max(0, Math.floor(s));
-  const hh = Math.floor(t / 3600);
-  const mm = Math.floor((t % 3600) / 60);
-  const ss = String(t % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
-
-/** "1:02:03", "2:03" or "123.4" → seconds. */
-function parseClock(s: string): number | null {
-  const parts = s.trim().split(":");
-  if (parts.some((p) => p === "" || Number.isNaN(Number(p)))) return null;
-  return parts.reduce((acc, p) => acc * 60 + Number(p), 0);
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-let flashTimer: number | undefined;
-function flash(text: string, kind: "ok" | "err" = "err"): void {
-  const box = $("flash");
-  box.className = kind;
-  box.textContent = text;
-  // Confirmations fade; errors stay until the next page or message.
-  window.clearTimeout(flashTimer);
-  if (kind === "ok" && text) flashTimer = window.setTimeout(() => (box.textContent = ""), 6000);
-}
-
-/**
- * Shows an API error next to the form field it names (the message mentions the field's API
- * name), else at the form's foot. The form's values are left as typed.
- */
-function formError(form: HTMLFormElement, e: unknown): void {
-  clearFormErrors(form);
-  const text = message(e);
-  const fields = Array.from(form.querySelectorAll<HTMLElement>("[data-api]"));
-  let best: { el: HTMLElement; at: number } | null = null;
-  for (const f of fields) {
-    const at = text.indexOf(f.dataset.api!);
-    if (at >= 0 && (!best || at < best.at)) best = { el: f, at };
-  }
-  const target = best?.el;
-  const note = h("span", { class: "field-error", role: "alert" }, text);
-  if (target) {
-    target.setAttribute("aria-invalid", "true");
-    const label = target.closest("label");
-    if (label) label.append(note);
-    else target.after(note);
-  } else {
-    form.append(note);
-  }
-}
-
-function clearFormErrors(form: HTMLElement): void {
-  form.querySelectorAll(".field-error").forEach((n) => n.remove());
-  form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
-}
-
-function field(label: string, input: HTMLElement): HTMLElement {
-  return h("label", { class: "field" }, h("span", {}, label), input);
-}
+import {
+  $,
+  clearFormErrors,
+  clock,
+  field,
+  flash,
+  formError,
+  h,
+  message,
+  parseClock,
+} from "./dom";
+import type { Attrs, Child } from "./dom";
+import { widgetsPage } from "./widgets-page";
+import type { LiveSocket } from "./widgets-page";
 
 // ---- live state: tasks and ingestion progress --------------------------------------------
 
@@ -134,6 +63,24 @@ const listeners = new Set<() => void>();
 /** Called when a task about this record (an episode's render or upload) changes. */
 const recordListeners = new Map<string, () => void>();
 let socket: WebSocket | null = null;
+/** Pages listening on the socket (the widgets page): every frame, and every (re)open. */
+const socketMessageListeners = new Set<(data: unknown) => void>();
+const socketOpenListeners = new Set<() => void>();
+const live: LiveSocket = {
+  send(m) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(m));
+    return true;
+  },
+  onMessage(f) {
+    socketMessageListeners.add(f);
+    return () => socketMessageListeners.delete(f);
+  },
+  onOpen(f) {
+    socketOpenListeners.add(f);
+    return () => socketOpenListeners.delete(f);
+  },
+};
 
 function changed(): void {
   renderTasks();
@@ -216,8 +163,13 @@ function connectSocket(): void {
   // Browsers cannot set headers on a WebSocket: the token goes in the query, as the API asks.
   const ws = new WebSocket(`${proto}://${location.host}/ws?token=${encodeURIComponent(t)}`);
   socket = ws;
-  ws.onopen = () => $("live").replaceChildren(h("span", { class: "dot on" }), "live");
+  ws.onopen = () => {
+    $("live").replaceChildren(h("span", { class: "dot on" }), "live");
+    // Subscriptions do not survive a connection: the pages that hold some send them again.
+    for (const f of socketOpenListeners) f();
+  };
   ws.onmessage = (ev) => {
+    for (const f of socketMessageListeners) f(ev.data);
     let m: TaskUpdateMessage;
     try {
       m = JSON.parse(String(ev.data));
@@ -328,6 +280,7 @@ function route(): void {
   else if (path === "/ui/projects") page = projectsPage(main);
   else if (path === "/ui/profile") page = profilePage(main);
   else if (path === "/ui/episodes") page = episodesPage(main);
+  else if (path === "/ui/widgets") page = widgetsPage(main, live, cleanup);
   else if (path === "/youtube/callback") page = youtubeCallback(main);
   else if (path === "/twitch/callback") page = twitchCallback(main);
   else page = streamsPage(main);

@@ -908,3 +908,342 @@ async fn twitch_is_connected_and_chat_capture_turned_on_from_the_profile() {
     assert!(bob.as_str().unwrap().contains("not connected"), "{bob}");
     app.stop().await;
 }
+
+/// A Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": self.cmd, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Pixels of a PNG screenshot as RGBA rows.
+fn rgba(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(
+        info.color_type,
+        png::ColorType::Rgba,
+        "the screenshot keeps its alpha channel"
+    );
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// `mm:ss` or `hh:mm:ss` in seconds.
+fn clock(text: &str) -> f64 {
+    text.split(':')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("a clock, got {text:?}"))
+        })
+        .fold(0.0, |acc, part| acc * 60.0 + part)
+}
+
+/// The OBS page of a countdown, served by its own API process: the right time, transparent
+/// outside what it draws, a dashboard click reaching it, and counting on through a restart of
+/// that API process (then catching up with the state again).
+#[tokio::test]
+async fn an_obs_countdown_page_follows_the_dashboard_and_outlives_an_api_restart() {
+    let port = gt_tests::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let app = TestApp::start_with(AppOptions {
+        api_port: Some(port),
+        gpu_worker: false,
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap();
+    let (s, widget) = app
+        .post(
+            ALICE,
+            "/records/stream_widgets",
+            json!({"title": "Starting soon", "type": "countdown", "showOnDashboard": true,
+                   "config": {"duration": 600, "width": 640, "height": 200, "fontSize": 5,
+                              "textColor": "rgb(255, 0, 0)", "title": "Starting soon"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{widget}");
+    let id = widget["id"].as_str().unwrap().to_string();
+    let token = widget["access_token"].as_str().unwrap().to_string();
+
+    // The page OBS loads, from a second API process that the test restarts.
+    let obs_port = gt_tests::free_port();
+    let spawn_obs_api = || app.api_process(obs_port).spawn().unwrap();
+    let mut obs_api = spawn_obs_api();
+    let driver = Driver::start().await;
+    let obs = driver.browser("obs").await;
+    // Like OBS's browser source: nothing painted behind the page.
+    obs.issue_cmd(Cdp {
+        cmd: "Emulation.setDefaultBackgroundColorOverride",
+        params: json!({"color": {"r": 0, "g": 0, "b": 0, "a": 0}}),
+    })
+    .await
+    .unwrap();
+    let page = format!("http://127.0.0.1:{obs_port}/widgets/{id}?token={token}&type=countdown");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reqwest::get(&page)
+        .await
+        .is_ok_and(|r| r.status().as_u16() == 200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second API never served the page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    obs.goto(&page).await.unwrap();
+    let shown = wait_js(
+        &obs,
+        "return window.__gtWidget?.connected && document.querySelector('[data-role=time]')?.textContent",
+        Duration::from_secs(30),
+        "the countdown on the OBS page",
+    )
+    .await;
+    assert_eq!(shown, "10:00", "not started: the full duration");
+    let look = obs
+        .execute(
+            "const w = document.getElementById('widget').getBoundingClientRect(); \
+             const t = getComputedStyle(document.querySelector('[data-role=time]')); \
+             return [w.width, w.height, getComputedStyle(document.body).backgroundColor, \
+                     t.color, getComputedStyle(document.getElementById('widget')).fontSize]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(look[0], 640.0, "canvas width from the config: {look}");
+    assert_eq!(look[1], 200.0, "canvas height from the config: {look}");
+    assert_eq!(look[2], "rgba(0, 0, 0, 0)", "transparent body: {look}");
+    assert_eq!(
+        look[3], "rgb(255, 0, 0)",
+        "text colour from the config: {look}"
+    );
+    assert_eq!(look[4], "80px", "fontSize 5 rem: {look}");
+    // Pixels: nothing painted outside the canvas (alpha 0) and the red text is opaque.
+    let (w, h, px) = rgba(&obs.screenshot().await.unwrap());
+    let alpha = |x: u32, y: u32| px[((y * w + x) * 4 + 3) as usize];
+    assert_eq!(alpha(w - 5, h - 5), 0, "transparent outside the widget");
+    assert_eq!(alpha(700, 300), 0, "transparent outside the widget");
+    let opaque_red = px
+        .chunks(4)
+        .filter(|p| p[3] == 255 && p[0] > 200 && p[1] < 60 && p[2] < 60)
+        .count();
+    assert!(
+        opaque_red > 200,
+        "the red digits are drawn ({opaque_red} px)"
+    );
+    screenshot(&obs, "obs-countdown.png").await;
+
+    // The streamer's dashboard, on the main API.
+    let dash = driver.browser("dash").await;
+    dash.goto(&format!("{base}/#token={}", app.token(ALICE)))
+        .await
+        .unwrap();
+    css(&dash, "nav a[href='/ui/widgets']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let start = format!("[data-widget-id='{id}'] [data-action=start]");
+    css(&dash, &start).await;
+    wait_js(
+        &dash,
+        &format!("return document.querySelector(\"[data-widget-id='{id}'] [data-role=widget-state]\")?.textContent || null"),
+        Duration::from_secs(20),
+        "the card's live state",
+    )
+    .await;
+    let updates_before = obs
+        .execute("return window.__gtWidget.updates", vec![])
+        .await
+        .unwrap();
+    let clicked_at = dash
+        .execute(
+            &format!("document.querySelector(\"{start}\").click(); return Date.now()"),
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let drawn_at = wait_js(
+        &obs,
+        &format!(
+            "const g = window.__gtWidget; return g.updates > {updates_before} && \
+             document.getElementById('widget').dataset.phase === 'running' && \
+             performance.timeOrigin + g.lastUpdateAt"
+        ),
+        Duration::from_secs(10),
+        "the OBS page running after the dashboard's click",
+    )
+    .await
+    .as_f64()
+    .unwrap();
+    eprintln!(
+        "dashboard click to OBS page redraw: {:.0} ms",
+        drawn_at - clicked_at
+    );
+
+    // What the page shows follows the stored state.
+    async fn shown_vs_stored(app: &TestApp, obs: &Client, id: &str) -> (f64, f64) {
+        let (_, record) = app
+            .get(ALICE, &format!("/records/stream_widgets/{id}"))
+            .await;
+        let state = &record["state"];
+        let tick =
+            chrono::DateTime::parse_from_rfc3339(state["last_tick_timestamp"].as_str().unwrap())
+                .unwrap();
+        let text = obs
+            .execute(
+                "return document.querySelector('[data-role=time]').textContent",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let elapsed = (chrono::Utc::now() - tick.with_timezone(&chrono::Utc)).num_milliseconds()
+            as f64
+            / 1000.0;
+        (
+            clock(text.as_str().unwrap()),
+            state["duration_left"].as_f64().unwrap() - elapsed,
+        )
+    }
+    let (shown, expected) = shown_vs_stored(&app, &obs, &id).await;
+    assert!(
+        (shown - expected).abs() <= 1.5,
+        "shows {shown} s, {expected:.1} s are left"
+    );
+
+    // The API process serving the page dies: the page keeps counting, then reconnects.
+    let _ = obs_api.kill();
+    let _ = obs_api.wait();
+    wait_js(
+        &obs,
+        "return document.querySelector('[data-role=status]').dataset.state !== 'connected'",
+        Duration::from_secs(15),
+        "the page noticing the lost connection",
+    )
+    .await;
+    let before = clock(
+        obs.execute(
+            "return document.querySelector('[data-role=time]').textContent",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (during, expected) = shown_vs_stored(&app, &obs, &id).await;
+    assert!(
+        during <= before - 2.0,
+        "still counting while disconnected ({before} → {during})"
+    );
+    assert!(
+        (during - expected).abs() <= 1.5,
+        "shows {during} s, {expected:.1} s are left"
+    );
+    let initial_states = obs
+        .execute("return window.__gtWidget.initialStates", vec![])
+        .await
+        .unwrap();
+    obs_api = spawn_obs_api();
+    wait_js(
+        &obs,
+        &format!(
+            "return window.__gtWidget.connected && window.__gtWidget.initialStates > {initial_states}"
+        ),
+        Duration::from_secs(40),
+        "the page re-subscribed to the restarted API",
+    )
+    .await;
+    let (after, expected) = shown_vs_stored(&app, &obs, &id).await;
+    assert!(
+        (after - expected).abs() <= 1.5,
+        "shows {after} s, {expected:.1} s are left"
+    );
+    // And it follows the dashboard again.
+    css(
+        &dash,
+        &format!("[data-widget-id='{id}'] [data-action=pause]"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    wait_js(
+        &obs,
+        "return document.getElementById('widget').dataset.phase === 'paused'",
+        Duration::from_secs(10),
+        "the paused countdown on the page",
+    )
+    .await;
+    // Reaching zero switches OBS's scene when the page may (OBS's browser-source API, here a
+    // stand-in object with the same method).
+    obs.execute(
+        "window.obsstudio = {setCurrentScene: (name) => { (window.__scenes ??= []).push(name); }}",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let (s, b) = app
+        .put(
+            ALICE,
+            &format!("/records/stream_widgets/{id}"),
+            json!({"config": {"duration": 600, "width": 640, "height": 200, "fontSize": 5,
+                              "textColor": "rgb(255, 0, 0)", "onFinishScene": "Live"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let mut control = gt_tests::websocket(&app, ALICE).await;
+    for (action, payload) in [
+        ("set_duration", json!({"duration": 1})),
+        ("resume", json!({})),
+    ] {
+        use futures::SinkExt;
+        control
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                json!({"type": "WIDGET_ACTION", "widgetId": id, "action": action, "payload": payload})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+    }
+    let scenes = wait_js(
+        &obs,
+        "return document.getElementById('widget').dataset.phase === 'finished' && \
+         (window.__scenes ?? []).join(',')",
+        Duration::from_secs(20),
+        "the finished countdown switching the scene",
+    )
+    .await;
+    assert_eq!(scenes, "Live", "switched once");
+    let _ = obs_api.kill();
+    let _ = obs_api.wait();
+    let _ = obs.close().await;
+    let _ = dash.close().await;
+    app.stop().await;
+}
