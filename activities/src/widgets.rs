@@ -24,20 +24,27 @@ pub struct WidgetActivitiesImpl {
 }
 
 impl WidgetActivitiesImpl {
+    /// The widget's kind, `None` when it is gone, switched off or has no live behaviour.
+    async fn live_kind(
+        &self,
+        input: &WidgetTimerInput,
+    ) -> Result<Option<WidgetKind>, ActivityError> {
+        let widget = self
+            .store
+            .widget(&input.user_id, &input.widget_id)
+            .await
+            .map_err(store_error)?;
+        Ok(widget.filter(|w| w.active).and_then(|w| w.kind))
+    }
+
     /// Applies `input` unless the widget is gone or switched off.
     async fn apply(
         &self,
         input: &WidgetTimerInput,
         widget_input: Input,
     ) -> Result<WidgetTimerReport, ActivityError> {
-        let widget = self
-            .store
-            .widget(&input.user_id, &input.widget_id)
-            .await
-            .map_err(store_error)?;
-        match widget {
-            Some(w) if w.active && w.kind.is_some() => {}
-            _ => return Ok(WidgetTimerReport::Gone),
+        if self.live_kind(input).await?.is_none() {
+            return Ok(WidgetTimerReport::Gone);
         }
         match self
             .store
@@ -70,12 +77,7 @@ impl WidgetActivitiesImpl {
         _ctx: ActivityContext,
         input: WidgetTimerInput,
     ) -> Result<WidgetTimerReport, ActivityError> {
-        let widget = self
-            .store
-            .widget(&input.user_id, &input.widget_id)
-            .await
-            .map_err(store_error)?;
-        if !widget.is_some_and(|w| w.active && w.kind == Some(WidgetKind::AdTimer)) {
+        if self.live_kind(&input).await? != Some(WidgetKind::AdTimer) {
             return Ok(WidgetTimerReport::Gone);
         }
         let app = self.twitch.as_deref().ok_or_else(|| {

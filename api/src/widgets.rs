@@ -152,10 +152,19 @@ pub fn follow_ad_schedule(state: &AppState, user_id: &str, widget_id: &str, widg
 /// Checks a widget record before `POST`/`PUT /records/stream_widgets`: the config must suit the
 /// type, a state written by the client must be one the state machine can read, and a new
 /// widget without a state gets its kind's initial state. `stored` is the record being updated.
+///
+/// Naming `access_token` in a PUT rotates it, except when the value sent is the current token:
+/// the front end's edit form sends the whole record back, and saving a title must not break
+/// the streamer's OBS URLs ("Regenerate token" sends a new value).
 pub fn check_write(body: &mut Value, stored: Option<&Widget>) -> ApiResult<()> {
     let Some(map) = body.as_object_mut() else {
         return Ok(());
     };
+    if let Some(current) = stored.and_then(|w| w.access_token.as_deref())
+        && map.get("access_token").and_then(Value::as_str) == Some(current)
+    {
+        map.remove("access_token");
+    }
     let kind = match map.get("type").and_then(Value::as_str) {
         Some(t) => WidgetKind::from_type(t),
         None => stored.and_then(|w| w.kind),
@@ -175,7 +184,8 @@ pub fn check_write(body: &mut Value, stored: Option<&Widget>) -> ApiResult<()> {
             gt_widgets::apply(kind, &config, s, &Input::Tick, now)
                 .map_err(|e| ApiError::BadRequest(format!("state: {e}")))?;
         }
-        _ if stored.is_none() => {
+        // A new widget, or one changed to another type: its kind's initial state.
+        _ if stored.is_none_or(|w| w.kind != Some(kind)) => {
             let initial = gt_widgets::initial_state(kind, &config, now)
                 .map_err(|e| ApiError::BadRequest(format!("config: {e}")))?;
             map.insert("state".into(), initial);

@@ -29,6 +29,8 @@ pub struct Widget {
     pub config: Value,
     pub state: Value,
     pub active: bool,
+    /// What the widget's OBS URL carries.
+    pub access_token: Option<String>,
 }
 
 /// The result of one input.
@@ -77,7 +79,16 @@ fn widget_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Widget> {
             .try_get::<Option<Value>, _>("state")?
             .unwrap_or(Value::Null),
         active: row.try_get::<Option<bool>, _>("active")?.unwrap_or(true),
+        access_token: row.try_get("access_token")?,
     })
+}
+
+/// One widget's row (a literal, so it can be extended with `concat!`).
+macro_rules! select_widget {
+    () => {
+        "SELECT user_id, id, type, config, state, active, access_token FROM stream_widgets \
+         WHERE user_id = $1 AND id = $2"
+    };
 }
 
 #[async_trait]
@@ -97,14 +108,11 @@ impl WidgetStore for PgStore {
     }
 
     async fn widget(&self, user_id: &str, id: &str) -> StoreResult<Option<Widget>> {
-        let row = sqlx::query(
-            "SELECT user_id, id, type, config, state, active FROM stream_widgets \
-             WHERE user_id = $1 AND id = $2",
-        )
-        .bind(user_id)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(select_widget!())
+            .bind(user_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(widget_from_row).transpose()
     }
 
@@ -116,15 +124,12 @@ impl WidgetStore for PgStore {
         now: DateTime<Utc>,
     ) -> StoreResult<AppliedInput> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT user_id, id, type, config, state, active FROM stream_widgets \
-             WHERE user_id = $1 AND id = $2 FOR UPDATE",
-        )
-        .bind(user_id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("stream_widgets/{id} not found")))?;
+        let row = sqlx::query(concat!(select_widget!(), " FOR UPDATE"))
+            .bind(user_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("stream_widgets/{id} not found")))?;
         let widget = widget_from_row(&row)?;
         let kind = widget.kind.ok_or_else(|| {
             StoreError::Invalid(

@@ -474,14 +474,19 @@ impl TestApp {
     /// A worker binary built beside the test (`worker-cpu`, `worker-gpu`) as a process on this
     /// app's database, Temporal, blob dirs and queues, so a test can kill it without warning.
     pub fn worker_process(&self, name: &str) -> std::process::Command {
-        // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
+        // A test: target/<profile>/deps/e2e-<hash> → target/<profile>/<name>; a bench binary
+        // lives next to it: target/release/<bench> → target/release/<name>.
         let exe = std::env::current_exe().expect("the test executable's path");
-        let bin = exe.parent().unwrap().parent().unwrap().join(name);
-        assert!(
-            bin.is_file(),
-            "{} not built (./gt test builds every target)",
-            bin.display()
-        );
+        let dir = exe.parent().unwrap();
+        let bin = [dir.join(name), dir.parent().unwrap().join(name)]
+            .into_iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name} not built next to {} (./gt test and ./gt bench build it)",
+                    exe.display()
+                )
+            });
         let mut cmd = std::process::Command::new(bin);
         cmd.env("DATABASE_URL", &self.database_url)
             .env(

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
@@ -48,6 +48,8 @@ pub const TASK_CHANNEL: &str = "task_updates";
 pub const CLOSE_TOKEN_REVOKED: u16 = 4001;
 /// Messages queued for one connection before it counts as too slow and is closed.
 const CONNECTION_QUEUE: usize = 256;
+/// Actions waiting on one widget of one connection before more are refused.
+const ACTIONS_PENDING: usize = 64;
 /// Captured chat lines read for an overlay (filters drop some; the overlay keeps ≤ 100).
 const CHAT_LINES_READ: i64 = 300;
 
@@ -65,7 +67,8 @@ pub struct TaskEvent {
 /// What the hub hands a connection.
 #[derive(Debug, Clone)]
 enum Outgoing {
-    Text(Arc<str>),
+    /// Shared, not copied, by every connection it goes to.
+    Text(Utf8Bytes),
     Close(u16, &'static str),
 }
 
@@ -423,6 +426,8 @@ struct Session {
     conn: ConnId,
     tx: mpsc::Sender<Outgoing>,
     subscribed: HashSet<WidgetKey>,
+    /// Pending actions, one queue per widget.
+    action_queues: HashMap<String, mpsc::Sender<(String, Value)>>,
 }
 
 fn action_response(widget_id: &str, action: &str, result: Result<(), String>) -> Value {
@@ -471,23 +476,59 @@ impl Session {
                 widget_id,
                 action,
                 payload,
-            } => {
-                let result = match &self.principal {
-                    Principal::WidgetToken { .. } => Err(
-                        "read-only: an OBS page's widget token cannot control the widget".into(),
-                    ),
-                    Principal::User(user) => crate::widgets::act(
-                        &self.state,
-                        &user.user_id,
-                        &widget_id,
-                        &action,
-                        payload,
-                    )
-                    .await
-                    .map_err(|e| e.to_string()),
-                };
-                Some(action_response(&widget_id, &action, result))
-            }
+            } => match &self.principal {
+                Principal::WidgetToken { .. } => Some(action_response(
+                    &widget_id,
+                    &action,
+                    Err("read-only: an OBS page's widget token cannot control the widget".into()),
+                )),
+                Principal::User(user) => {
+                    self.queue_action(user.user_id.clone(), widget_id, action, payload);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Actions on one widget are applied in the order sent, actions on different widgets at
+    /// the same time (a dashboard or a bot driving many widgets is not serialised): one queue
+    /// per widget, each answered through the connection's outgoing messages.
+    fn queue_action(&mut self, user_id: String, widget_id: String, action: String, payload: Value) {
+        let queue = self
+            .action_queues
+            .entry(widget_id.clone())
+            .or_insert_with(|| {
+                let (queue, mut actions) = mpsc::channel::<(String, Value)>(ACTIONS_PENDING);
+                let (state, tx) = (self.state.clone(), self.tx.clone());
+                let widget_id = widget_id.clone();
+                tokio::spawn(async move {
+                    while let Some((action, payload)) = actions.recv().await {
+                        let result =
+                            crate::widgets::act(&state, &user_id, &widget_id, &action, payload)
+                                .await
+                                .map_err(|e| e.to_string());
+                        let reply = action_response(&widget_id, &action, result);
+                        if tx
+                            .send(Outgoing::Text(reply.to_string().into()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+                queue
+            });
+        if queue.try_send((action.clone(), payload)).is_err() {
+            // Refused, not dropped silently: the client hears why.
+            let reply = action_response(
+                &widget_id,
+                &action,
+                Err(format!(
+                    "too many actions pending on this widget (at most {ACTIONS_PENDING})"
+                )),
+            );
+            let _ = self.tx.try_send(Outgoing::Text(reply.to_string().into()));
         }
     }
 
@@ -595,6 +636,7 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
         principal,
         tx,
         subscribed: HashSet::new(),
+        action_queues: HashMap::new(),
     };
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame {
@@ -624,7 +666,7 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
             }
             out = outgoing.recv() => match out {
                 Some(Outgoing::Text(text)) => {
-                    if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                    if sink.send(Message::Text(text)).await.is_err() {
                         break;
                     }
                 }

@@ -317,12 +317,23 @@ async fn users_never_see_each_other() {
 #[tokio::test]
 async fn widget_tokens_are_generated_and_rotated_by_the_server() {
     let app = app().await;
+    // A state the countdown cannot read is refused (the widget would be stuck).
+    let (s, w) = app
+        .post(
+            ALICE,
+            "/records/stream_widgets",
+            json!({"title": "Starting soon", "type": "countdown",
+                   "config": {"duration": 300}, "state": {"enabled": "yes"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{w}");
     let (s, w) = app
         .post(
             ALICE,
             "/records/stream_widgets",
             json!({"title": "Starting soon", "type": "countdown", "access_token": "client-chosen",
-                   "config": {"duration": 300}, "state": {"enabled": false, "last_tick_timestamp": null}}),
+                   "config": {"duration": 300},
+                   "state": {"enabled": false, "duration_left": 300, "last_tick_timestamp": null}}),
         )
         .await;
     assert_eq!(s, 201, "{w}");
@@ -332,7 +343,7 @@ async fn widget_tokens_are_generated_and_rotated_by_the_server() {
     // Nested nulls are kept exactly as stored.
     assert_eq!(
         w["state"],
-        json!({"enabled": false, "last_tick_timestamp": null})
+        json!({"enabled": false, "duration_left": 300, "last_tick_timestamp": null})
     );
     let id = w["id"].as_str().unwrap();
     let (_, w2) = app

@@ -3,7 +3,7 @@
 //! Record new ones with `gt history <workflow-id> -o tests/histories/<name>.json` (or, for the
 //! episode flow, `GT_RECORD_HISTORIES=dir ./gt test a_recording_becomes`).
 
-use gt_workflows::{ChatCapture, EpisodePublish, StreamIngest};
+use gt_workflows::{ChatCapture, EpisodePublish, StreamIngest, WidgetTimer};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -48,6 +48,12 @@ const HISTORIES: &[(&str, &[u8])] = &[
         "chat_capture_v1_revocations",
         include_bytes!("../../histories/chat_capture_v1_revocations.json"),
     ),
+    (
+        // A countdown's timer: signal-with-start `wake`, the timer, `widgets.tick`, done
+        // (`GT_RECORD_HISTORIES=dir ./gt test a_countdown_finishes`).
+        "widget_timer_v1_countdown",
+        include_bytes!("../../histories/widget_timer_v1_countdown.json"),
+    ),
 ];
 
 #[tokio::test]
@@ -60,6 +66,8 @@ async fn recorded_histories_replay_against_the_current_workflows() {
                 .register_workflow::<EpisodePublish>()
                 .unwrap()
                 .register_workflow::<ChatCapture>()
+                .unwrap()
+                .register_workflow::<WidgetTimer>()
                 .unwrap()
                 .build(),
         )

@@ -38,7 +38,7 @@ pub(crate) struct Accounts {
     pub(crate) bob: String,
 }
 
-pub(crate) fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
+fn twitch_app(fake: &FakeTwitch, callback: Option<String>) -> TwitchApp {
     TwitchApp::new(
         fake.config(),
         REDIRECT.into(),
@@ -73,6 +73,31 @@ pub(crate) async fn eventually<T>(what: &str, secs: u64, check: impl AsyncFn() -
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The stack with Twitch (the webhook on the API's own port), Alice connected as
+/// `ALICE_LOGIN` and chat capture on, once the `kind` subscription is enabled at Twitch.
+pub(crate) async fn capturing(fake: &FakeTwitch, opts: AppOptions, kind: &str) -> TestApp {
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
+    let app = TestApp::start_with(AppOptions {
+        twitch: Some(twitch_app(fake, Some(callback))),
+        api_port: Some(port),
+        ..opts
+    })
+    .await
+    .unwrap();
+    connect_twitch(&app, fake, ALICE, ALICE_LOGIN).await;
+    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    eventually(&format!("{kind} subscribed"), 60, async || {
+        fake.subscriptions()
+            .iter()
+            .any(|s| s["type"] == kind && s["status"] == "enabled")
+            .then_some(())
+    })
+    .await;
+    app
 }
 
 /// The consent trip as the browser makes it: our URL → the fake's consent (approving as
@@ -133,7 +158,7 @@ async fn callback(app: &TestApp, user: &str, code: &str, state: &str) -> (u16, V
     .await
 }
 
-pub(crate) async fn connect_twitch(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) {
+async fn connect_twitch(app: &TestApp, fake: &FakeTwitch, user: &str, login: &str) {
     let (code, state) = consent(app, fake, user, login).await;
     let (s, b) = callback(app, user, &code, &state).await;
     assert_eq!(s, 200, "{b}");
@@ -925,25 +950,7 @@ async fn a_chat_burst_during_a_twitch_stream_becomes_a_highlight_and_a_chapter()
     const BURST_AT: f64 = 60.0;
     const LENGTH: f64 = 110.0;
     let (fake, tw) = fake().await;
-    let port = free_port();
-    let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
-    let app = TestApp::start_with(AppOptions {
-        twitch: Some(twitch_app(&fake, Some(callback))),
-        api_port: Some(port),
-        ..AppOptions::default()
-    })
-    .await
-    .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
-    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
-    assert_eq!(s, 200, "{b}");
-    eventually("stream.online subscribed", 60, async || {
-        fake.subscriptions()
-            .iter()
-            .any(|s| s["type"] == "stream.online" && s["status"] == "enabled")
-            .then_some(())
-    })
-    .await;
+    let app = capturing(&fake, AppOptions::default(), "stream.online").await;
 
     let twitch_stream = format!("9{}", &tw.alice[1..]);
     let record = format!("twitch-{twitch_stream}");

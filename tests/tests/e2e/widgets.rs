@@ -10,17 +10,44 @@ use gt_tests::{ALICE, AppOptions, BOB, Socket, TestApp, free_port, websocket, we
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::twitch::{ALICE_LOGIN, connect_twitch, eventually, fake, twitch_app};
+use crate::twitch::{ALICE_LOGIN, capturing, eventually, fake};
 
-async fn send(ws: &mut Socket, message: Value) {
-    ws.send(Message::Text(message.to_string().into()))
+/// A client connection and the messages an `act` read past while waiting for its answer.
+struct Conn {
+    ws: Socket,
+    pending: std::collections::VecDeque<Value>,
+}
+
+fn conn(ws: Socket) -> Conn {
+    Conn {
+        ws,
+        pending: Default::default(),
+    }
+}
+
+async fn send(c: &mut Conn, message: Value) {
+    c.ws.send(Message::Text(message.to_string().into()))
         .await
         .unwrap();
 }
 
+/// The next message, from those read past first.
+async fn next_message(c: &mut Conn, left: Duration, what: &str) -> Option<Value> {
+    if let Some(v) = c.pending.pop_front() {
+        return Some(v);
+    }
+    match tokio::time::timeout(left, c.ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => Some(serde_json::from_str(&t).unwrap()),
+        Ok(Some(Ok(Message::Close(frame)))) => panic!("closed ({frame:?}) waiting for {what}"),
+        Ok(Some(Ok(_))) => None,
+        Ok(other) => panic!("connection ended ({other:?}) waiting for {what}"),
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
 /// The next message matching `want` within `within` (others are skipped); panics otherwise.
 async fn next_where(
-    ws: &mut Socket,
+    c: &mut Conn,
     within: Duration,
     what: &str,
     want: impl Fn(&Value) -> bool,
@@ -28,17 +55,10 @@ async fn next_where(
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if want(&v) {
-                    return v;
-                }
-            }
-            Ok(Some(Ok(Message::Close(frame)))) => panic!("closed ({frame:?}) waiting for {what}"),
-            Ok(Some(Ok(_))) => {}
-            Ok(other) => panic!("connection ended ({other:?}) waiting for {what}"),
-            Err(_) => panic!("timed out waiting for {what}"),
+        if let Some(v) = next_message(c, left, what).await
+            && want(&v)
+        {
+            return v;
         }
     }
 }
@@ -47,7 +67,7 @@ fn of_type<'a>(kind: &'a str, widget: &'a str) -> impl Fn(&Value) -> bool + 'a {
     move |v| v["type"] == kind && v["widgetId"] == widget
 }
 
-async fn subscribe(ws: &mut Socket, widget: &str) -> Value {
+async fn subscribe(ws: &mut Conn, widget: &str) -> Value {
     send(ws, json!({"type": "WIDGET_SUBSCRIBE", "widgetId": widget})).await;
     next_where(ws, Duration::from_secs(10), "the initial state", |v| {
         v["widgetId"] == widget
@@ -56,24 +76,37 @@ async fn subscribe(ws: &mut Socket, widget: &str) -> Value {
     .await
 }
 
-async fn act(ws: &mut Socket, widget: &str, action: &str, payload: Value) -> Value {
+async fn act(ws: &mut Conn, widget: &str, action: &str, payload: Value) -> Value {
     send(
         ws,
         json!({"type": "WIDGET_ACTION", "widgetId": widget, "action": action, "payload": payload}),
     )
     .await;
-    next_where(ws, Duration::from_secs(30), "the action response", |v| {
-        v["type"] == "WIDGET_ACTION_RESPONSE" && v["widgetId"] == widget && v["action"] == action
-    })
-    .await
+    // Updates may arrive before the answer: keep them for the next `next_where`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut read_past = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let v = match tokio::time::timeout(left, ws.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Value>(&t).unwrap(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no answer to {action}: {other:?}"),
+        };
+        if v["type"] == "WIDGET_ACTION_RESPONSE" && v["widgetId"] == widget && v["action"] == action
+        {
+            ws.pending.extend(read_past);
+            return v;
+        }
+        read_past.push(v);
+    }
 }
 
 /// Waits for the server to close the connection; returns the close code.
-async fn closed(ws: &mut Socket, within: Duration) -> Option<u16> {
+async fn closed(c: &mut Conn, within: Duration) -> Option<u16> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
+        match tokio::time::timeout(left, c.ws.next()).await {
             Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
             Ok(Some(Ok(_))) => {}
             Ok(_) => return None,
@@ -161,7 +194,7 @@ async fn widget_tokens_view_one_widget_and_users_control_their_own() {
     let banner_id = banner["id"].as_str().unwrap().to_string();
 
     // The dashboard (Alice's JWT): subscribe is idempotent and always answers the state.
-    let mut dash = websocket(&app, ALICE).await;
+    let mut dash = conn(websocket(&app, ALICE).await);
     send(&mut dash, json!({"event": "subscribe"})).await;
     for _ in 0..2 {
         let initial = subscribe(&mut dash, &id).await;
@@ -185,7 +218,7 @@ async fn widget_tokens_view_one_widget_and_users_control_their_own() {
     );
 
     // The OBS page (the widget token): its widget only, without the token, read-only.
-    let mut obs = websocket_with(&app, &token).await;
+    let mut obs = conn(websocket_with(&app, &token).await);
     let initial = subscribe(&mut obs, &id).await;
     assert_eq!(initial["type"], "WIDGET_INITIAL_STATE", "{initial}");
     assert!(initial["widget"].get("access_token").is_none(), "{initial}");
@@ -225,14 +258,17 @@ async fn widget_tokens_view_one_widget_and_users_control_their_own() {
     assert_eq!(r["success"], false, "{r}");
     assert_eq!(stored_state(&app, ALICE, &id).await, stored);
     // Unreadable messages get an error, not a closed connection.
-    dash.send(Message::Text("{not json".into())).await.unwrap();
+    dash.ws
+        .send(Message::Text("{not json".into()))
+        .await
+        .unwrap();
     next_where(&mut dash, Duration::from_secs(5), "an error", |v| {
         v["type"] == "ERROR"
     })
     .await;
 
     // Bob: Alice's widget does not exist for him, over the socket or over REST.
-    let mut bob = websocket(&app, BOB).await;
+    let mut bob = conn(websocket(&app, BOB).await);
     let r = subscribe(&mut bob, &id).await;
     assert_eq!(
         (r["type"].as_str(), r["success"].as_bool()),
@@ -278,13 +314,30 @@ async fn widget_tokens_view_one_widget_and_users_control_their_own() {
     assert_eq!(stored_state(&app, ALICE, &id).await, stored);
 
     // A reconnecting page gets the current state.
-    let mut again = websocket_with(&app, &token).await;
+    let mut again = conn(websocket_with(&app, &token).await);
     let initial = subscribe(&mut again, &id).await;
     assert_eq!(
         initial["widget"]["state"],
         stored_state(&app, ALICE, &id).await
     );
     drop(again);
+
+    // The front end's edit form sends the whole record back: saving keeps the token (and the
+    // pages using it).
+    let (_, mut record) = app
+        .get(ALICE, &format!("/records/stream_widgets/{id}"))
+        .await;
+    record["title"] = json!("Starting very soon");
+    let (s, b) = app
+        .put(ALICE, &format!("/records/stream_widgets/{id}"), record)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["access_token"],
+        token.as_str(),
+        "an echoed token is not a rotation"
+    );
+    assert_eq!(b["title"], "Starting very soon");
 
     // Rotating the token closes the pages that used it; the old URL stops working.
     let (s, b) = app
@@ -303,7 +356,7 @@ async fn widget_tokens_view_one_widget_and_users_control_their_own() {
         tokio_tungstenite::connect_async(url).await.is_err(),
         "the old token is refused"
     );
-    let mut fresh = websocket_with(&app, &new_token).await;
+    let mut fresh = conn(websocket_with(&app, &new_token).await);
     assert_eq!(
         subscribe(&mut fresh, &id).await["type"],
         "WIDGET_INITIAL_STATE"
@@ -347,7 +400,7 @@ async fn a_page_on_another_api_process_follows_the_dashboard() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut obs = loop {
         match tokio_tungstenite::connect_async(&url).await {
-            Ok((ws, _)) => break ws,
+            Ok((ws, _)) => break conn(ws),
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
@@ -358,7 +411,7 @@ async fn a_page_on_another_api_process_follows_the_dashboard() {
         subscribe(&mut obs, &id).await["type"],
         "WIDGET_INITIAL_STATE"
     );
-    let mut dash = websocket(&app, ALICE).await;
+    let mut dash = conn(websocket(&app, ALICE).await);
     let r = act(
         &mut dash,
         &id,
@@ -407,9 +460,9 @@ async fn a_countdown_finishes_on_its_durable_timer_after_the_workers_come_back()
     .await;
     let id = widget["id"].as_str().unwrap().to_string();
     let token = widget["access_token"].as_str().unwrap().to_string();
-    let mut obs = websocket_with(&app, &token).await;
+    let mut obs = conn(websocket_with(&app, &token).await);
     subscribe(&mut obs, &id).await;
-    let mut dash = websocket(&app, ALICE).await;
+    let mut dash = conn(websocket(&app, ALICE).await);
     assert_eq!(
         act(&mut dash, &id, "start", json!({})).await["success"],
         true
@@ -482,6 +535,24 @@ async fn a_countdown_finishes_on_its_durable_timer_after_the_workers_come_back()
         "timer fired {} ms after the end with a worker up",
         (received - end).num_milliseconds()
     );
+    // The run ends once nothing is left to wait for; its history is kept for replay tests
+    // (`GT_RECORD_HISTORIES=dir ./gt test a_countdown_finishes`).
+    let run = gt_types::widget_timer_workflow_id(ALICE, &id);
+    let history = eventually("the timer run ended", 30, async || {
+        let h = crate::ingest::fetch_history(&app, &run).await;
+        h.to_string()
+            .contains("WorkflowExecutionCompleted")
+            .then_some(h)
+    })
+    .await;
+    assert!(
+        history.to_string().contains("widgets.tick"),
+        "the end came from the timer's activity"
+    );
+    if let Some(dir) = std::env::var_os("GT_RECORD_HISTORIES") {
+        let path = std::path::Path::new(&dir).join("widget_timer_v1_countdown.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&history).unwrap()).unwrap();
+    }
     app.stop().await;
 }
 
@@ -490,25 +561,14 @@ async fn a_countdown_finishes_on_its_durable_timer_after_the_workers_come_back()
 #[tokio::test]
 async fn twitch_drives_the_ad_timer_and_the_chat_overlay() {
     let (fake, tw) = fake().await;
-    let port = free_port();
-    let callback = format!("http://127.0.0.1:{port}/eventsub/webhook");
-    let app = TestApp::start_with(AppOptions {
-        twitch: Some(twitch_app(&fake, Some(callback))),
-        api_port: Some(port),
-        gpu_worker: false,
-        ..AppOptions::default()
-    })
-    .await
-    .unwrap();
-    connect_twitch(&app, &fake, ALICE, ALICE_LOGIN).await;
-    let (s, b) = app.post(ALICE, "/eventsub/chat/subscribe", json!({})).await;
-    assert_eq!(s, 200, "{b}");
-    eventually("ad breaks subscribed", 60, async || {
-        fake.subscriptions()
-            .iter()
-            .any(|s| s["type"] == "channel.ad_break.begin" && s["status"] == "enabled")
-            .then_some(())
-    })
+    let app = capturing(
+        &fake,
+        AppOptions {
+            gpu_worker: false,
+            ..AppOptions::default()
+        },
+        "channel.ad_break.begin",
+    )
     .await;
     let next_ad = Utc::now() + chrono::TimeDelta::minutes(20);
     fake.set_ad_schedule(
@@ -529,7 +589,7 @@ async fn twitch_drives_the_ad_timer_and_the_chat_overlay() {
     )
     .await;
     let id = timer["id"].as_str().unwrap().to_string();
-    let mut obs = websocket_with(&app, timer["access_token"].as_str().unwrap()).await;
+    let mut obs = conn(websocket_with(&app, timer["access_token"].as_str().unwrap()).await);
     subscribe(&mut obs, &id).await;
     // Opening the page starts its timer workflow, which reads the schedule at once.
     let polled = next_where(&mut obs, Duration::from_secs(30), "the schedule", |v| {
@@ -544,7 +604,7 @@ async fn twitch_drives_the_ad_timer_and_the_chat_overlay() {
     assert_eq!(polled["state"]["phase"], "upcoming");
 
     // Snooze goes to Helix; its answer is the new state.
-    let mut dash = websocket(&app, ALICE).await;
+    let mut dash = conn(websocket(&app, ALICE).await);
     let r = act(&mut dash, &id, "snooze", json!({})).await;
     assert_eq!(r["success"], true, "{r}");
     let snoozed = next_where(&mut obs, Duration::from_secs(5), "snoozed", |v| {
@@ -617,7 +677,7 @@ async fn twitch_drives_the_ad_timer_and_the_chat_overlay() {
     )
     .await;
     let oid = overlay["id"].as_str().unwrap().to_string();
-    let mut chat = websocket_with(&app, overlay["access_token"].as_str().unwrap()).await;
+    let mut chat = conn(websocket_with(&app, overlay["access_token"].as_str().unwrap()).await);
     let initial = subscribe(&mut chat, &oid).await;
     assert_eq!(
         initial["widget"]["state"]["messages"],
@@ -702,7 +762,7 @@ async fn twitch_drives_the_ad_timer_and_the_chat_overlay() {
     );
     // Bob's overlay shows none of Alice's chat.
     let bobs = create_widget(&app, BOB, json!({"title": "Chat", "type": "chat_overlay"})).await;
-    let mut bob_chat = websocket_with(&app, bobs["access_token"].as_str().unwrap()).await;
+    let mut bob_chat = conn(websocket_with(&app, bobs["access_token"].as_str().unwrap()).await);
     let initial = subscribe(&mut bob_chat, bobs["id"].as_str().unwrap()).await;
     assert_eq!(initial["widget"]["state"]["messages"], json!([]));
     app.stop().await;
