@@ -4,6 +4,7 @@ mod analysis;
 mod auth;
 mod binaries;
 mod browser;
+mod deploy;
 mod episodes;
 mod exports;
 mod frontend;
