@@ -34,7 +34,14 @@ pub struct CpuConfig {
     /// `GT_RENDER_ENCODER`: encoder for full re-encodes unless the user's render profile names
     /// one (e.g. `h264_nvenc` where the FFmpeg build and a GPU have it; default libx264).
     pub render_encoder: Option<String>,
+    /// `GT_CPU_ACTIVITY_SLOTS`: activities this worker runs at once (default 8); more workers
+    /// on the same queue share the rest.
+    pub activity_slots: usize,
 }
+
+/// Default CPU activity slots: several small activities (probes, task rows, summaries) run
+/// beside one or two long analyses.
+pub const DEFAULT_CPU_ACTIVITY_SLOTS: usize = 8;
 
 impl CpuConfig {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -47,6 +54,7 @@ impl CpuConfig {
             youtube: gt_youtube::YouTubeApp::from_env().map_err(anyhow::Error::msg)?,
             twitch: gt_twitch::app::TwitchApp::from_env().map_err(anyhow::Error::msg)?,
             render_encoder: env("GT_RENDER_ENCODER"),
+            activity_slots: env_parse("GT_CPU_ACTIVITY_SLOTS", DEFAULT_CPU_ACTIVITY_SLOTS)?,
         })
     }
 }
@@ -62,6 +70,7 @@ pub fn cpu_worker_options(
     let twitch = cpu.twitch.clone().map(Arc::new);
     Ok(WorkerOptions::new(task_queue)
         .graceful_shutdown_period(gt_worker_kit::GRACEFUL_SHUTDOWN)
+        .tuner(gt_worker_kit::activity_slots(cpu.activity_slots))
         .register_workflow::<StreamIngest>()?
         .register_workflow::<EpisodePublish>()?
         .register_workflow::<ClipReembed>()?

@@ -415,8 +415,31 @@ impl TestApp {
 
     /// Starts a CPU worker (all workflows and CPU activities) on this app's queue.
     pub fn start_cpu_worker(&mut self) -> anyhow::Result<()> {
+        self.start_cpu_worker_with(self.cpu_config())
+    }
+
+    /// Starts a CPU worker with this configuration; each worker of the app has its own
+    /// identity (`cpu-1`, `cpu-2`, … in the workflow histories).
+    pub fn start_cpu_worker_with(&mut self, cpu: CpuConfig) -> anyhow::Result<()> {
         let (deps, queue) = (self.deps_maker(), self.cpu_task_queue.clone());
-        let cpu = CpuConfig {
+        let identity = format!("cpu-{}", self.workers.len() + 1);
+        self.workers.push(WorkerThread::spawn(
+            Box::new(move || {
+                let identity = identity.clone();
+                Box::pin(async move {
+                    let mut options = cpu_worker_options(&queue, &deps().await?, &cpu)?;
+                    options.client_identity_override = Some(identity);
+                    Ok(options)
+                })
+            }),
+            Some(self.temporal.clone()),
+        )?);
+        Ok(())
+    }
+
+    /// The CPU configuration `start_cpu_worker` uses.
+    pub fn cpu_config(&self) -> CpuConfig {
+        CpuConfig {
             // The other core runs the test's own process and servers.
             analysis_threads: 2,
             vad_model: vad_model(),
@@ -424,14 +447,8 @@ impl TestApp {
             youtube: self.youtube.clone(),
             twitch: self.twitch.clone(),
             render_encoder: None,
-        };
-        self.workers.push(WorkerThread::spawn(
-            Box::new(move || {
-                Box::pin(async move { cpu_worker_options(&queue, &deps().await?, &cpu) })
-            }),
-            Some(self.temporal.clone()),
-        )?);
-        Ok(())
+            activity_slots: gt_activities::worker::DEFAULT_CPU_ACTIVITY_SLOTS,
+        }
     }
 
     /// The pieces a worker of this app uses (its database, blob directories).
@@ -462,9 +479,15 @@ impl TestApp {
     /// Starts a GPU (transcription) worker in this process, on this app's GPU queue.
     pub fn start_gpu_worker(&mut self, gpu: GpuConfig) -> anyhow::Result<()> {
         let (deps, queue) = (self.deps_maker(), self.gpu_task_queue.clone());
+        let identity = format!("gpu-{}", self.workers.len() + 1);
         self.workers.push(WorkerThread::spawn(
             Box::new(move || {
-                Box::pin(async move { gpu_worker_options(&queue, &deps().await?, &gpu) })
+                let identity = identity.clone();
+                Box::pin(async move {
+                    let mut options = gpu_worker_options(&queue, &deps().await?, &gpu)?;
+                    options.client_identity_override = Some(identity);
+                    Ok(options)
+                })
             }),
             Some(self.temporal.clone()),
         )?);

@@ -46,7 +46,7 @@ fn recording(path: &Path, segments: Vec<Segment>) -> Generated {
 }
 
 /// Two files: the castle talk, a 40 s break spanning the file boundary, the baking talk.
-fn two_topic_stream(dir: &Path) -> (Generated, Generated) {
+pub(crate) fn two_topic_stream(dir: &Path) -> (Generated, Generated) {
     let a = recording(&dir.join("ep/part1.mkv"), talk(CASTLE, 1.0, 25.0));
     let b = recording(&dir.join("ep/part2.mkv"), talk(BAKING, 15.0, 2.0));
     (a, b)
@@ -69,7 +69,7 @@ fn sentence_at(g: &Generated, needle: &str) -> (f64, f64) {
         .unwrap()
 }
 
-async fn wait_for_stage(app: &TestApp, stream: &str, stage: &str) -> Value {
+pub(crate) async fn wait_for_stage(app: &TestApp, stream: &str, stage: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     loop {
         let (s, body) = app.get(ALICE, &format!("/stream/{stream}/progress")).await;

@@ -23,3 +23,4 @@ mod transcription;
 mod twitch;
 mod vad;
 mod widgets;
+mod workers;
