@@ -227,9 +227,18 @@ impl Hub {
         else {
             return Ok(());
         };
-        // The row may already be newer than this change: report the status of this change.
+        // The row may already be newer than this change: report this change's status,
+        // progress and (when it fitted in the notification) message.
         if let Some(t) = task.as_object_mut() {
             t.insert("status".into(), payload["status"].clone());
+            for field in ["progress", "updated_at"] {
+                if let Some(v) = payload.get(field) {
+                    t.insert(field.into(), v.clone());
+                }
+            }
+            if payload["message_included"] == true {
+                t.insert("message".into(), payload["message"].clone());
+            }
         }
         let message = json!({
             "type": "TASK_UPDATE",
