@@ -2,6 +2,7 @@
 //! production (same trait). Keys are `/`-separated relative paths, like S3 keys.
 
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -11,6 +12,35 @@ use crate::error::{StoreError, StoreResult};
 pub struct BlobObject {
     pub key: String,
     pub size: u64,
+}
+
+/// What a store knows about one object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub size: u64,
+    /// The object's version tag where the store has one (S3's ETag); changes when the object is
+    /// replaced. `None` for the local directory.
+    pub etag: Option<String>,
+}
+
+/// Where FFmpeg (or any reader that takes a file name or URL) can read an object from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A file on the local disk.
+    File(PathBuf),
+    /// A time-limited HTTP(S) URL that answers range requests (FFmpeg's `http` protocol seeks
+    /// with them), so a probe reads the container's index, not the whole recording.
+    Url(String),
+}
+
+impl MediaSource {
+    /// The argument to hand to FFmpeg's CLI or `ffmpeg_next::format::input`.
+    pub fn as_os_str(&self) -> &std::ffi::OsStr {
+        match self {
+            MediaSource::File(path) => path.as_os_str(),
+            MediaSource::Url(url) => std::ffi::OsStr::new(url.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +68,8 @@ pub trait BlobStore: Send + Sync {
     /// Stores `bytes` at `key` (replacing it), atomically: readers see the old or the new object.
     async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()>;
 
-    /// Stores the file at `path` under `key`.
+    /// Stores the file at `path` under `key`. The source may be consumed (the local store
+    /// moves it when it can): callers must not use it afterwards.
     async fn put_file(&self, key: &str, path: &Path) -> StoreResult<()>;
 
     async fn get_bytes(&self, key: &str) -> StoreResult<Vec<u8>>;
@@ -59,6 +90,54 @@ pub trait BlobStore: Send + Sync {
                 Some(n) => after = Some(n),
                 None => return Ok(all),
             }
+        }
+    }
+
+    /// Size (and version tag) of the object at `key`; `NotFound` when there is none.
+    ///
+    /// The default lists with the key as prefix: an existing key is the smallest key under
+    /// itself. Stores override it with a direct lookup.
+    async fn head(&self, key: &str) -> StoreResult<BlobMeta> {
+        check_key(key)?;
+        let page = self.list_page(key, None, 1).await?;
+        match page.objects.into_iter().next() {
+            Some(o) if o.key == key => Ok(BlobMeta {
+                size: o.size,
+                etag: None,
+            }),
+            _ => Err(StoreError::NotFound(format!("blob {key:?} does not exist"))),
+        }
+    }
+
+    /// The bytes `[offset, offset + len)` of the object, cut short at its end (empty when
+    /// `offset` is at or past the end); `NotFound` when the object does not exist.
+    ///
+    /// The default reads the whole object; stores override it with a ranged read.
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Vec<u8>> {
+        let bytes = self.get_bytes(key).await?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = usize::try_from(offset.saturating_add(len))
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    }
+
+    /// A URL that lets anyone holding it GET the object (with range requests) until `expires`
+    /// from now, or `None` when the store has no URLs of its own (the local directory: serve
+    /// the file through the API instead). Does not check that the object exists.
+    async fn presigned_get(&self, key: &str, _expires: Duration) -> StoreResult<Option<String>> {
+        check_key(key)?;
+        Ok(None)
+    }
+
+    /// Where FFmpeg should read the object from: a presigned URL (valid for `expires`) when
+    /// the store has them, so nothing is downloaded up front, else [`BlobStore::local_path`].
+    async fn media_source(&self, key: &str, expires: Duration) -> StoreResult<MediaSource> {
+        match self.presigned_get(key, expires).await? {
+            Some(url) => Ok(MediaSource::Url(url)),
+            None => Ok(MediaSource::File(self.local_path(key).await?)),
         }
     }
 }
@@ -264,6 +343,42 @@ impl BlobStore for LocalDirStore {
         })
         .await
         .map_err(|e| StoreError::Backend(e.into()))?
+    }
+
+    async fn head(&self, key: &str) -> StoreResult<BlobMeta> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(BlobMeta {
+                size: m.len(),
+                etag: None,
+            }),
+            Ok(_) => Err(StoreError::NotFound(format!("blob {key:?} is not a file"))),
+            Err(e) => Err(io_error(key, e)),
+        }
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.path_of(key)?;
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        let meta = file.metadata().await.map_err(|e| io_error(key, e))?;
+        if !meta.is_file() {
+            return Err(StoreError::NotFound(format!("blob {key:?} is not a file")));
+        }
+        let size = meta.len();
+        let start = offset.min(size);
+        let wanted = len.min(size - start);
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| io_error(key, e))?;
+        let mut out = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+        file.take(wanted)
+            .read_to_end(&mut out)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        Ok(out)
     }
 
     async fn local_path(&self, key: &str) -> StoreResult<PathBuf> {
