@@ -1,36 +1,41 @@
-# One table for records, pipeline state and tasks (single-table design: every item's partition
-# key starts with the owning user, so one user's data never mixes with another's). Used when
-# GT_RECORD_BACKEND=dynamodb; vector search stays in Postgres (pgvector) either way. The key
-# names must match the DynamoDB backend's (store crate) once it lands.
+# One table for the /records resources (crate gt-records-dynamo, single-table design: the
+# partition key `PK` = USER#{owner}#{resource}, the sort key `SK` = the record id, so one user's
+# data never mixes with another's). Related lists read sparse indexes `by_{field}` keyed on
+# `REF_{field}` = USER#{owner}#{resource}#{value}. Used when GT_RECORD_BACKEND=dynamodb; vector
+# search stays in Postgres (pgvector) either way.
 resource "aws_dynamodb_table" "records" {
   name         = local.dynamodb_table
   billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "pk"
-  range_key    = "sk"
+  hash_key     = "PK"
+  range_key    = "SK"
 
   attribute {
-    name = "pk"
+    name = "PK"
     type = "S"
   }
   attribute {
-    name = "sk"
-    type = "S"
-  }
-  attribute {
-    name = "gsi1pk"
-    type = "S"
-  }
-  attribute {
-    name = "gsi1sk"
+    name = "SK"
     type = "S"
   }
 
-  # Listing by another order (e.g. a user's streams by date, tasks by status).
-  global_secondary_index {
-    name            = "gsi1"
-    hash_key        = "gsi1pk"
-    range_key       = "gsi1sk"
-    projection_type = "ALL"
+  dynamic "attribute" {
+    for_each = local.dynamodb_reference_fields
+    content {
+      name = "REF_${attribute.value}"
+      type = "S"
+    }
+  }
+
+  # Related lists (a stream's clips, a series' streams, a record's tasks, ...): the fields of
+  # gt_records_dynamo::INDEXED_REFERENCES.
+  dynamic "global_secondary_index" {
+    for_each = local.dynamodb_reference_fields
+    content {
+      name            = "by_${global_secondary_index.value}"
+      hash_key        = "REF_${global_secondary_index.value}"
+      range_key       = "SK"
+      projection_type = "ALL"
+    }
   }
 
   # Expiring items (finished tasks, chat past its retention) without a sweep.

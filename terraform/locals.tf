@@ -1,10 +1,12 @@
 locals {
-  prefix             = "${var.name}-${var.environment}"
-  dynamodb_table     = coalesce(var.dynamodb_table_name, "${local.prefix}-records")
-  temporal_namespace = coalesce(var.temporal_namespace_name, local.prefix)
-  api_url            = "https://${var.api_domain}"
-  account_id         = data.aws_caller_identity.current.account_id
-  partition          = data.aws_partition.current.partition
+  prefix         = "${var.name}-${var.environment}"
+  dynamodb_table = coalesce(var.dynamodb_table_name, "${local.prefix}-records")
+  # gt_records_dynamo::INDEXED_REFERENCES: one sparse index each.
+  dynamodb_reference_fields = ["stream_id", "series_id", "record_id", "channel_id", "episode_id"]
+  temporal_namespace        = coalesce(var.temporal_namespace_name, local.prefix)
+  api_url                   = "https://${var.api_domain}"
+  account_id                = data.aws_caller_identity.current.account_id
+  partition                 = data.aws_partition.current.partition
 
   # The environment every service shares (README.md's Configuration table). Local directories
   # are still required by the binaries but only hold scratch files: blobs live in S3.
