@@ -54,10 +54,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TransactWriteItem,
 };
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use gt_store::catalog::{FieldType, Resource};
+use gt_store::catalog::Resource;
 use gt_store::filter::parse_filter;
 use gt_store::pg::{MAX_PER_PAGE, MAX_RELATED};
 use gt_store::write::{Write, WriteKind, check_id, validate_write};
@@ -108,19 +106,6 @@ fn partition(user_id: &str, resource: &Resource) -> String {
 
 fn ref_key(user_id: &str, resource: &Resource, value: &str) -> String {
     format!("{}#{value}", partition(user_id, resource))
-}
-
-fn encode_cursor(last_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(last_id.as_bytes())
-}
-
-fn decode_cursor(cursor: &str) -> StoreResult<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| !id.is_empty() && !id.contains('\0'))
-        .ok_or_else(|| StoreError::Invalid("invalid cursor".into()))
 }
 
 fn not_found(resource: &Resource, id: &str) -> StoreError {
@@ -510,10 +495,10 @@ impl RecordStore for DynamoRecordStore {
         }
         let start = match query.cursor.as_deref() {
             None | Some("") | Some("null") => None,
-            Some(c) => Some(key_of(user_id, resource, &decode_cursor(c)?)),
+            Some(c) => Some(key_of(user_id, resource, &RecordPage::decode_cursor(c)?)),
         };
         let want = per_page as usize + 1;
-        let mut items = self
+        let items = self
             .query_matching(
                 resource,
                 QueryTarget::Partition(partition(user_id, resource)),
@@ -523,17 +508,7 @@ impl RecordStore for DynamoRecordStore {
                 clauses.is_empty(),
             )
             .await?;
-        let cursor = if items.len() > per_page as usize {
-            items.truncate(per_page as usize);
-            items
-                .last()
-                .and_then(|v| v.get("id"))
-                .and_then(Value::as_str)
-                .map(encode_cursor)
-        } else {
-            None
-        };
-        Ok(RecordPage { items, cursor })
+        Ok(RecordPage::from_overfetched(items, per_page as usize))
     }
 
     async fn related(
@@ -543,15 +518,7 @@ impl RecordStore for DynamoRecordStore {
         field: &str,
         value: &str,
     ) -> StoreResult<Vec<Value>> {
-        let f = resource.field(field).ok_or_else(|| {
-            StoreError::Invalid(format!("{} has no field '{field}'", resource.name))
-        })?;
-        if !matches!(f.ty, FieldType::Text | FieldType::Enum(_)) {
-            return Err(StoreError::Invalid(format!(
-                "'{field}' is not a reference field of {}",
-                resource.name
-            )));
-        }
+        let f = resource.reference_field(field)?;
         let target = match INDEXED_REFERENCES.iter().find(|r| **r == f.name) {
             Some(indexed) => QueryTarget::Index {
                 field: indexed,

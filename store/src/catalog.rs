@@ -138,6 +138,21 @@ impl Resource {
             .copied()
     }
 
+    /// A field a related list may be asked by (text: an id or a name); anything else is
+    /// refused with the reason.
+    pub fn reference_field(&self, name: &str) -> crate::StoreResult<Field> {
+        let f = self.field(name).ok_or_else(|| {
+            crate::StoreError::Invalid(format!("{} has no field '{name}'", self.name))
+        })?;
+        if !matches!(f.ty, FieldType::Text | FieldType::Enum(_)) {
+            return Err(crate::StoreError::Invalid(format!(
+                "'{name}' is not a reference field of {}",
+                self.name
+            )));
+        }
+        Ok(f)
+    }
+
     /// All columns, common ones first.
     pub fn all_fields(&self) -> impl Iterator<Item = Field> + '_ {
         COMMON_FIELDS.iter().chain(self.fields.iter()).copied()

@@ -55,6 +55,34 @@ pub struct RecordPage {
     pub cursor: Option<String>,
 }
 
+impl RecordPage {
+    /// A page from up to `per_page + 1` records read in id order: the extra one only says that
+    /// another page follows, whose cursor is the last kept record's id.
+    pub fn from_overfetched(mut items: Vec<Value>, per_page: usize) -> Self {
+        let cursor = if items.len() > per_page {
+            items.truncate(per_page);
+            items
+                .last()
+                .and_then(|v| v.get("id"))
+                .and_then(Value::as_str)
+                .map(|id| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes()))
+        } else {
+            None
+        };
+        Self { items, cursor }
+    }
+
+    /// The record id a cursor continues after.
+    pub fn decode_cursor(cursor: &str) -> StoreResult<String> {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|id| !id.is_empty() && !id.contains('\0'))
+            .ok_or_else(|| StoreError::Invalid("invalid cursor".into()))
+    }
+}
+
 /// User-scoped generic CRUD over the catalog's resources. Every method only ever sees the
 /// caller's rows: another user's record is "not found".
 #[async_trait]

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
@@ -196,19 +194,6 @@ fn records_from_rows(rows: Vec<sqlx::postgres::PgRow>) -> StoreResult<Vec<Value>
 /// Most records a related list returns; more is a 400 that points to paged listing.
 pub const MAX_RELATED: usize = 10_000;
 
-fn encode_cursor(last_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(last_id.as_bytes())
-}
-
-fn decode_cursor(cursor: &str) -> StoreResult<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| !id.contains('\0'))
-        .ok_or_else(|| StoreError::Invalid("invalid cursor".into()))
-}
-
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
@@ -277,7 +262,7 @@ impl RecordStore for PgStore {
         }
         let after = match query.cursor.as_deref() {
             None | Some("") | Some("null") => None,
-            Some(c) => Some(decode_cursor(c)?),
+            Some(c) => Some(RecordPage::decode_cursor(c)?),
         };
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
             "SELECT to_jsonb(t) FROM {} t WHERE t.user_id = ",
@@ -293,18 +278,8 @@ impl RecordStore for PgStore {
         }
         qb.push(" ORDER BY t.id LIMIT ");
         qb.push_bind(per_page + 1);
-        let mut items = records_from_rows(qb.build().fetch_all(&self.pool).await?)?;
-        let cursor = if items.len() as i64 > per_page {
-            items.truncate(per_page as usize);
-            items
-                .last()
-                .and_then(|v| v.get("id"))
-                .and_then(Value::as_str)
-                .map(encode_cursor)
-        } else {
-            None
-        };
-        Ok(RecordPage { items, cursor })
+        let items = records_from_rows(qb.build().fetch_all(&self.pool).await?)?;
+        Ok(RecordPage::from_overfetched(items, per_page as usize))
     }
 
     async fn related(
@@ -314,15 +289,7 @@ impl RecordStore for PgStore {
         field: &str,
         value: &str,
     ) -> StoreResult<Vec<Value>> {
-        let f = resource.field(field).ok_or_else(|| {
-            StoreError::Invalid(format!("{} has no field '{field}'", resource.name))
-        })?;
-        if !matches!(f.ty, FieldType::Text | FieldType::Enum(_)) {
-            return Err(StoreError::Invalid(format!(
-                "'{field}' is not a reference field of {}",
-                resource.name
-            )));
-        }
+        let f = resource.reference_field(field)?;
         let sql = format!(
             "SELECT to_jsonb(t) FROM {} t WHERE t.user_id = $1 AND t.{} = $2 ORDER BY t.id
              LIMIT {}",
