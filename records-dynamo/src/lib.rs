@@ -56,8 +56,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::Utc;
 use gt_store::catalog::Resource;
-use gt_store::filter::parse_filter;
-use gt_store::pg::{MAX_PER_PAGE, MAX_RELATED};
+use gt_store::pg::MAX_RELATED;
 use gt_store::write::{Write, WriteKind, check_id, validate_write};
 use gt_store::{
     ListQuery, RecordPage, RecordStore, StoreError, StoreResult, new_id, user_segment, widget_token,
@@ -486,17 +485,12 @@ impl RecordStore for DynamoRecordStore {
         resource: &Resource,
         query: &ListQuery,
     ) -> StoreResult<RecordPage> {
-        let clauses = parse_filter(resource, query.filter.as_deref().unwrap_or(""))?;
-        let per_page = query.per_page.unwrap_or(10);
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(StoreError::Invalid(format!(
-                "perPage must be between 1 and {MAX_PER_PAGE}"
-            )));
-        }
-        let start = match query.cursor.as_deref() {
-            None | Some("") | Some("null") => None,
-            Some(c) => Some(key_of(user_id, resource, &RecordPage::decode_cursor(c)?)),
-        };
+        let gt_store::CheckedListQuery {
+            clauses,
+            per_page,
+            after,
+        } = query.check(resource)?;
+        let start = after.map(|id| key_of(user_id, resource, &id));
         let want = per_page as usize + 1;
         let items = self
             .query_matching(

@@ -48,6 +48,39 @@ pub struct ListQuery {
     pub per_page: Option<i64>,
 }
 
+/// A [`ListQuery`] checked against its resource: what every record store lists by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedListQuery {
+    pub clauses: Vec<filter::Clause>,
+    /// 1 ..= [`pg::MAX_PER_PAGE`] (default 10).
+    pub per_page: i64,
+    /// The id the page starts after (decoded from the cursor).
+    pub after: Option<String>,
+}
+
+impl ListQuery {
+    /// Parses the filter, bounds the page size and decodes the cursor; a bad one is `Invalid`.
+    pub fn check(&self, resource: &Resource) -> StoreResult<CheckedListQuery> {
+        let clauses = filter::parse_filter(resource, self.filter.as_deref().unwrap_or(""))?;
+        let per_page = self.per_page.unwrap_or(10);
+        if !(1..=pg::MAX_PER_PAGE).contains(&per_page) {
+            return Err(StoreError::Invalid(format!(
+                "perPage must be between 1 and {}",
+                pg::MAX_PER_PAGE
+            )));
+        }
+        let after = match self.cursor.as_deref() {
+            None | Some("") | Some("null") => None,
+            Some(c) => Some(RecordPage::decode_cursor(c)?),
+        };
+        Ok(CheckedListQuery {
+            clauses,
+            per_page,
+            after,
+        })
+    }
+}
+
 /// One page of records; `cursor` is `None` on the last page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordPage {

@@ -12,7 +12,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use crate::catalog::{FieldType, Resource};
 use crate::error::{StoreError, StoreResult};
-use crate::filter::{Clause, Op, parse_filter};
+use crate::filter::{Clause, Op};
 use crate::value::TypedValue;
 use crate::write::{Write, WriteKind, check_id, validate_write};
 use crate::{ListQuery, RecordPage, RecordStore, new_id, widget_token};
@@ -253,17 +253,11 @@ impl RecordStore for PgStore {
         resource: &Resource,
         query: &ListQuery,
     ) -> StoreResult<RecordPage> {
-        let clauses = parse_filter(resource, query.filter.as_deref().unwrap_or(""))?;
-        let per_page = query.per_page.unwrap_or(10);
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(StoreError::Invalid(format!(
-                "perPage must be between 1 and {MAX_PER_PAGE}"
-            )));
-        }
-        let after = match query.cursor.as_deref() {
-            None | Some("") | Some("null") => None,
-            Some(c) => Some(RecordPage::decode_cursor(c)?),
-        };
+        let crate::CheckedListQuery {
+            clauses,
+            per_page,
+            after,
+        } = query.check(resource)?;
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
             "SELECT to_jsonb(t) FROM {} t WHERE t.user_id = ",
             quote(resource.name)
