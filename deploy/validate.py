@@ -190,6 +190,9 @@ CONFIG_SOURCES = {
 }
 # `env("X")` whose absence is an error: `.context(...)` right after it (maybe after a `.map`).
 REQUIRED_ENV = re.compile(r'env\("([A-Z0-9_]+)"\)\s*(?:\.map\([^()]*\)\s*)?\.context\(')
+# A blob directory handed to `BlobLocation::from_env`: required while blobs are local (the
+# default); the deployment files set them either way, so they are checked as required.
+BLOB_DIR_ENV = re.compile(r'BlobLocation::from_env\(\s*BlobRole::\w+,\s*env\("([A-Z0-9_]+)"\)')
 # The API's two auth modes: these variables are required only in one of them.
 LOCAL_AUTH = {"GT_JWT_KEY_FILE"}
 EXTERNAL_AUTH = {"GT_JWT_ISSUER", "GT_JWT_AUDIENCE"}
@@ -198,7 +201,8 @@ EXTERNAL_AUTH = {"GT_JWT_ISSUER", "GT_JWT_AUDIENCE"}
 def required_env(binary: str, root: Path = ROOT) -> set[str]:
     found: set[str] = set()
     for rel in CONFIG_SOURCES[binary]:
-        found |= set(REQUIRED_ENV.findall((root / rel).read_text()))
+        text = (root / rel).read_text()
+        found |= set(REQUIRED_ENV.findall(text)) | set(BLOB_DIR_ENV.findall(text))
     return found
 
 

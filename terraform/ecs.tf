@@ -56,8 +56,9 @@ locals {
       name      = svc
       image     = "${aws_ecr_repository.service[svc].repository_url}:${var.image_tag}"
       essential = true
-      # Workers drain running activities on SIGTERM before exiting.
-      stopTimeout = 60
+      # Workers drain running activities on SIGTERM for GT_SHUTDOWN_GRACE_SECS (110 s) before
+      # exiting; 120 s is the most ECS allows before SIGKILL.
+      stopTimeout = 120
       environment = [for k, v in local.container_env[svc] : { name = k, value = tostring(v) }]
       secrets     = [for k, v in local.container_secrets[svc] : { name = k, valueFrom = v }]
       logConfiguration = {

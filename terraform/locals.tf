@@ -24,6 +24,7 @@ locals {
     GT_S3_REGION           = var.region
     GT_RECORD_BACKEND      = "postgres"
     GT_DYNAMODB_TABLE      = aws_dynamodb_table.records.name
+    GT_SHUTDOWN_GRACE_SECS = 110
   }
 
   # Secrets Manager values injected as environment variables (ECS reads them at task start).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use gt_store::{BlobStore, PipelineStore, recording_key, user_segment};
+use gt_store::{BlobStore, PipelineStore, user_segment};
 use gt_types::media::{
     ANALYSIS_VERSION, MediaInfo, PREVIEW_VERSION, Preview, PreviewSegment, SpeechMap,
 };
@@ -15,6 +15,7 @@ use gt_types::workflow::{AnalyzeClip, AnalyzedClip, ClipRef, PreviewedClip};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use crate::ingest::recording_source;
 use crate::media::MediaError;
 use crate::media::audio::{SPEECH_RATE, ScanInput, ScanOptions, scan};
 use crate::media::silence::SilenceParams;
@@ -168,16 +169,12 @@ impl MediaActivitiesImpl {
             return Ok(summary(&input.key, &map, audio_key, true));
         }
 
-        let path = self
-            .recordings
-            .local_path(&recording_key(&input.user_id, &input.key).map_err(store_error)?)
-            .await
-            .map_err(store_error)?;
+        let source = recording_source(&*self.recordings, &input.user_id, &input.key).await?;
         let (key, threads, params) = (input.key.clone(), self.threads, input.params);
         let scanned = blocking_with_progress(&ctx, move |progress| {
             scan(
                 &ScanInput {
-                    path: &path,
+                    source: &source,
                     name: &key,
                     track: track as usize,
                     progress: &|f| set_progress(&progress, f),
@@ -272,21 +269,18 @@ impl MediaActivitiesImpl {
                 cached: true,
             });
         }
-        let path = self
-            .recordings
-            .local_path(&recording_key(&input.user_id, &input.key).map_err(store_error)?)
-            .await
-            .map_err(store_error)?;
+        let source = recording_source(&*self.recordings, &input.user_id, &input.key).await?;
         let work = tempfile::tempdir().map_err(|e| ActivityError::from(anyhow::anyhow!(e)))?;
         let out_dir = work.path().to_path_buf();
         let key = input.key.clone();
         let (thumbs, segments) = blocking_with_progress(&ctx, move |progress| {
-            let thumbs = thumbnails(&path, &key, 10.0, 200, &|f| {
+            let thumbs = thumbnails(&source, &key, 10.0, 200, &|f| {
                 set_progress(&progress, f * 0.1)
             })?;
-            let segments = hls_preview(&path, &key, &out_dir, &PreviewOptions::default(), &|f| {
-                set_progress(&progress, 0.1 + f * 0.9)
-            })?;
+            let segments =
+                hls_preview(&source, &key, &out_dir, &PreviewOptions::default(), &|f| {
+                    set_progress(&progress, 0.1 + f * 0.9)
+                })?;
             Ok::<_, MediaError>((thumbs, segments))
         })
         .await?

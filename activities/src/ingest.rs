@@ -10,6 +10,7 @@ use gt_types::workflow::{
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use crate::media::MediaSource;
 use crate::media::probe::probe;
 use crate::{invalid_input, store_error, with_heartbeats};
 
@@ -22,6 +23,25 @@ pub const MEDIA_EXTENSIONS: &[&str] = &[
 pub fn is_media_key(key: &str) -> bool {
     key.rsplit_once('.')
         .is_some_and(|(_, ext)| MEDIA_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// How long a presigned recording URL handed to FFmpeg stays valid: longer than any one probe,
+/// scan or preview encode of a long recording (the activity heartbeats for as long as it runs;
+/// the URL must outlive it, and FFmpeg re-sends it on every range request).
+pub const RECORDING_URL_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// Where FFmpeg reads a user's recording: a presigned URL it reads with range requests when
+/// the recordings live in S3 (no download of the whole file), else the local file.
+pub async fn recording_source(
+    recordings: &dyn BlobStore,
+    user_id: &str,
+    key: &str,
+) -> Result<MediaSource, ActivityError> {
+    let key = recording_key(user_id, key).map_err(store_error)?;
+    recordings
+        .media_source(&key, RECORDING_URL_TTL)
+        .await
+        .map_err(store_error)
 }
 
 pub struct IngestActivitiesImpl {
@@ -101,16 +121,12 @@ impl IngestActivitiesImpl {
         ctx: ActivityContext,
         input: ClipRef,
     ) -> Result<ProbedClip, ActivityError> {
-        let path = self
-            .recordings
-            .local_path(&recording_key(&input.user_id, &input.key).map_err(store_error)?)
-            .await
-            .map_err(store_error)?;
+        let source = recording_source(&*self.recordings, &input.user_id, &input.key).await?;
         let key = input.key.clone();
         let probed = with_heartbeats(
             &ctx,
             Duration::from_secs(10),
-            tokio::task::spawn_blocking(move || probe(&path, &key)),
+            tokio::task::spawn_blocking(move || probe(&source, &key)),
         )
         .await?
         .map_err(|e| ActivityError::from(anyhow::anyhow!("probe task panicked: {e}")))?;

@@ -4,6 +4,7 @@
 //! non-retryably with a message naming the file or record and the reason.
 
 pub mod analysis;
+pub mod archive;
 pub mod chat;
 pub mod chat_peaks;
 pub mod episodes;
@@ -16,6 +17,7 @@ pub mod widgets;
 pub mod worker;
 
 pub use analysis::MediaActivitiesImpl;
+pub use archive::ArchiveActivitiesImpl;
 pub use chat::ChatActivitiesImpl;
 pub use episodes::EpisodeActivitiesImpl;
 pub use gt_worker_kit::{

@@ -709,15 +709,16 @@ impl PublishActivitiesImpl {
         if matches!(done.thumbnail, StepOutcome::Skipped)
             && let Some(render) = episode.publish.as_ref().and_then(|p| p.render.clone())
         {
-            let path = self
+            // Read in place (ranged reads of a presigned URL on S3): only a few frames are needed.
+            let source = self
                 .artifacts
-                .local_path(&render.key)
+                .media_source(&render.key, crate::ingest::RECORDING_URL_TTL)
                 .await
                 .map_err(store_error)?;
             let duration = render.duration_s;
             let jpeg = tokio::task::spawn_blocking(move || {
                 crate::media::video::thumbnails(
-                    &path,
+                    &source,
                     "render",
                     (duration / 4.0).max(1.0),
                     1280,

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use gt_worker_kit::{WorkerDeps, cpus, env, env_parse};
 use gt_workflows::{
-    ChatCapture, ClipReembed, EpisodePublish, StreamIngest, TwitchMaintenance, WidgetTimer,
+    ArchiveStream, ChatCapture, ClipReembed, EpisodePublish, RestoreStream, StreamIngest,
+    TwitchMaintenance, WidgetTimer,
 };
 use temporalio_sdk::WorkerOptions;
 
 use crate::{
-    ChatActivitiesImpl, EpisodeActivitiesImpl, IngestActivitiesImpl, MediaActivitiesImpl,
-    PublishActivitiesImpl, TaskActivitiesImpl, TextActivitiesImpl, WidgetActivitiesImpl,
+    ArchiveActivitiesImpl, ChatActivitiesImpl, EpisodeActivitiesImpl, IngestActivitiesImpl,
+    MediaActivitiesImpl, PublishActivitiesImpl, TaskActivitiesImpl, TextActivitiesImpl,
+    WidgetActivitiesImpl,
 };
 
 /// Configuration of the CPU activities, besides `gt_worker_kit::WorkerConfig`.
@@ -37,6 +39,9 @@ pub struct CpuConfig {
     /// `GT_CPU_ACTIVITY_SLOTS`: activities this worker runs at once (default 8); more workers
     /// on the same queue share the rest.
     pub activity_slots: usize,
+    /// `GT_SHUTDOWN_GRACE_SECS`: how long running activities may finish after a stop is asked
+    /// (see `gt_worker_kit::DEFAULT_SHUTDOWN_GRACE`).
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Default CPU activity slots: several small activities (probes, task rows, summaries) run
@@ -55,6 +60,7 @@ impl CpuConfig {
             twitch: gt_twitch::app::TwitchApp::from_env().map_err(anyhow::Error::msg)?,
             render_encoder: env("GT_RENDER_ENCODER"),
             activity_slots: env_parse("GT_CPU_ACTIVITY_SLOTS", DEFAULT_CPU_ACTIVITY_SLOTS)?,
+            shutdown_grace: gt_worker_kit::shutdown_grace_from_env()?,
         })
     }
 }
@@ -69,7 +75,7 @@ pub fn cpu_worker_options(
     let vad = Arc::new(gt_vad::SileroVad::load(&cpu.vad_model)?);
     let twitch = cpu.twitch.clone().map(Arc::new);
     Ok(WorkerOptions::new(task_queue)
-        .graceful_shutdown_period(gt_worker_kit::GRACEFUL_SHUTDOWN)
+        .graceful_shutdown_period(cpu.shutdown_grace)
         .tuner(gt_worker_kit::activity_slots(cpu.activity_slots))
         .register_workflow::<StreamIngest>()?
         .register_workflow::<EpisodePublish>()?
@@ -77,6 +83,8 @@ pub fn cpu_worker_options(
         .register_workflow::<ChatCapture>()?
         .register_workflow::<TwitchMaintenance>()?
         .register_workflow::<WidgetTimer>()?
+        .register_workflow::<RestoreStream>()?
+        .register_workflow::<ArchiveStream>()?
         .register_activities(IngestActivitiesImpl {
             store: deps.store.clone(),
             recordings: deps.recordings.clone(),
@@ -87,6 +95,10 @@ pub fn cpu_worker_options(
             artifacts: deps.artifacts.clone(),
             threads: cpu.analysis_threads.max(1),
             vad,
+        })
+        .register_activities(ArchiveActivitiesImpl {
+            store: deps.store.clone(),
+            recordings: deps.recordings.clone(),
         })
         .register_activities(TaskActivitiesImpl {
             store: deps.store.clone(),

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use gt_blob_s3::{BlobLocation, BlobRole};
 use gt_types::{CPU_TASK_QUEUE, GPU_TASK_QUEUE};
 use gt_workflows::client::TemporalTarget;
 
@@ -42,11 +43,14 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Temporal's standard variables (`TEMPORAL_ADDRESS`, ...).
     pub temporal: TemporalTarget,
-    /// `GT_ARTIFACTS_DIR`: where previews and other derived files are.
-    pub artifacts_dir: PathBuf,
-    /// `GT_RECORDINGS_DIR`: the recordings root the workers read (exports name source files
-    /// under it); optional for the API.
-    pub recordings_dir: Option<PathBuf>,
+    /// `GT_RECORD_BACKEND` and `GT_DYNAMODB_*`: where records live (Postgres by default).
+    pub records: gt_records_dynamo::RecordBackend,
+    /// Where previews and other derived files are: `GT_ARTIFACTS_DIR`, or S3 with
+    /// `GT_BLOB_BACKEND=s3` and `GT_S3_*`.
+    pub artifacts: gt_blob_s3::BlobLocation,
+    /// The recordings the workers read (`GT_RECORDINGS_DIR` or S3): exports name source files
+    /// under a local root; storage status and archiving use the store. Optional for the API.
+    pub recordings: Option<gt_blob_s3::BlobLocation>,
     /// `GT_MEDIA_KEY`: secret for signed media links (random per start when unset).
     pub media_key: Option<String>,
     /// Query embeddings for search: the same models the workers use (`GT_EMBEDDING_MODEL`,
@@ -113,10 +117,18 @@ impl ApiConfig {
                     ]
                 }),
             temporal: TemporalTarget::default(),
-            artifacts_dir: env("GT_ARTIFACTS_DIR")
-                .map(PathBuf::from)
-                .context("GT_ARTIFACTS_DIR is not set")?,
-            recordings_dir: env("GT_RECORDINGS_DIR").map(PathBuf::from),
+            records: gt_records_dynamo::RecordBackend::from_env()?,
+            artifacts: BlobLocation::from_env(
+                BlobRole::Artifacts,
+                env("GT_ARTIFACTS_DIR").map(PathBuf::from),
+            )?,
+            recordings: match (
+                gt_blob_s3::BlobBackend::from_env()?,
+                env("GT_RECORDINGS_DIR").map(PathBuf::from),
+            ) {
+                (gt_blob_s3::BlobBackend::Local, None) => None,
+                (_, dir) => Some(BlobLocation::from_env(BlobRole::Recordings, dir)?),
+            },
             media_key: env("GT_MEDIA_KEY"),
             ai: gt_ai::AiConfig::from_env(),
             youtube: gt_youtube::YouTubeApp::from_env().map_err(anyhow::Error::msg)?,

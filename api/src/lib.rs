@@ -47,8 +47,10 @@ pub struct AppState {
     pub publish: Arc<dyn gt_store::PublishStore>,
     /// The YouTube app users connect to, when configured.
     pub youtube: Option<Arc<gt_youtube::YouTubeApp>>,
-    /// The recordings root, for the source paths in editor exports.
+    /// The recordings root when recordings are local, for the source paths in editor exports.
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// The recordings store (storage status, archive), when configured.
+    pub recordings: Option<Arc<dyn gt_store::BlobStore>>,
     /// The chat model behind `POST /ai/chat`, when an OpenAI key is configured.
     pub chat: Option<gt_ai::ChatModel>,
     /// Twitch connections, EventSub messages and chat rows.
@@ -140,7 +142,7 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
     };
     let client =
         gt_workflows::client::connect(&config.temporal, std::time::Duration::from_secs(60)).await?;
-    let pg = Arc::new(gt_store::PgStore::new(pool.clone()));
+    let store = config.records.open(pool.clone()).await?;
     let workflows = Workflows::new(
         client,
         config.cpu_task_queue.clone(),
@@ -155,35 +157,44 @@ pub async fn build_state(config: &config::ApiConfig) -> anyhow::Result<AppState>
     }
     let eventsub = twitch.as_ref().map(|app| {
         routes::eventsub::EventSubIngest::start(
-            pg.clone(),
-            pg.clone(),
-            pg.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
             workflows.clone(),
             app.eventsub_secret.clone(),
             app.chat_retention_secs(),
         )
     });
+    let recordings = match &config.recordings {
+        Some(location) => Some(location.open().await?),
+        None => None,
+    };
     Ok(AppState {
-        chat_store: pg.clone(),
+        chat_store: store.clone(),
         twitch,
         eventsub,
-        records: pg.clone(),
-        insight: pg.clone(),
-        publish: pg.clone(),
+        records: store.clone(),
+        insight: store.clone(),
+        publish: store.clone(),
         youtube: config.youtube.clone().map(Arc::new),
-        recordings_dir: config.recordings_dir.clone(),
+        recordings_dir: config
+            .recordings
+            .as_ref()
+            .and_then(|r| r.local_dir())
+            .map(Into::into),
+        recordings,
         embedder: config.ai.embedder()?,
         chat: config.ai.chat(),
         hub: routes::ws::Hub::start(routes::ws::HubSources {
             pool,
-            records: pg.clone(),
-            widgets: pg.clone(),
+            records: store.clone(),
+            widgets: store.clone(),
         }),
-        widgets: pg.clone(),
+        widgets: store.clone(),
         workflows,
         auth: Arc::new(auth::Authenticator::new(auth_config).await?),
         public_jwks,
-        artifacts: Arc::new(gt_store::LocalDirStore::new(&config.artifacts_dir)),
+        artifacts: config.artifacts.open().await?,
         media_signer: routes::media::MediaSigner::new(match &config.media_key {
             Some(k) => k.as_bytes().to_vec(),
             None => {

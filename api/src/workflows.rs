@@ -439,6 +439,77 @@ impl Workflows {
         }
     }
 
+    /// Starts `RestoreStream` for the stream, or joins the caller's restore already going.
+    /// A finished restore may be started again (a stream archived since).
+    pub async fn start_restore(
+        &self,
+        input: gt_workflows::restore_stream::RestoreStreamInput,
+    ) -> Result<WorkflowStarted, ApiError> {
+        let workflow_id = gt_workflows::restore_stream::restore_stream_workflow_id(
+            &input.user_id,
+            &input.stream_id,
+        );
+        let user_id = input.user_id.clone();
+        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
+            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .memo(owner_memo(&user_id))
+            .build();
+        match self
+            .client
+            .start_workflow(gt_workflows::RestoreStream::run, input, opts)
+            .await
+        {
+            Ok(handle) => Ok(WorkflowStarted {
+                id: workflow_id.clone(),
+                workflow_id,
+                run_id: handle.run_id().unwrap_or_default().to_string(),
+                started: true,
+            }),
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                let run = self.running_of(&user_id, &workflow_id).await?;
+                Ok(joined(workflow_id, run))
+            }
+            Err(e) => Err(unavailable("starting RestoreStream", e)),
+        }
+    }
+
+    /// Starts `ArchiveStream` for the stream, or joins the caller's archive already going.
+    pub async fn start_archive(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+    ) -> Result<WorkflowStarted, ApiError> {
+        let workflow_id =
+            gt_workflows::restore_stream::archive_stream_workflow_id(user_id, stream_id);
+        let input = gt_types::workflow::StreamRef {
+            user_id: user_id.to_string(),
+            stream_id: stream_id.to_string(),
+        };
+        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
+            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .memo(owner_memo(user_id))
+            .build();
+        match self
+            .client
+            .start_workflow(gt_workflows::ArchiveStream::run, input, opts)
+            .await
+        {
+            Ok(handle) => Ok(WorkflowStarted {
+                id: workflow_id.clone(),
+                workflow_id,
+                run_id: handle.run_id().unwrap_or_default().to_string(),
+                started: true,
+            }),
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                let run = self.running_of(user_id, &workflow_id).await?;
+                Ok(joined(workflow_id, run))
+            }
+            Err(e) => Err(unavailable("starting ArchiveStream", e)),
+        }
+    }
+
     /// The caller's latest publish run of the episode, or 404.
     async fn owned_publish(&self, user_id: &str, episode_id: &str) -> Result<OwnedRun, ApiError> {
         self.owned_run(user_id, &episode_publish_workflow_id(user_id, episode_id))

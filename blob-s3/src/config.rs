@@ -20,6 +20,35 @@ pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 * MIB;
 pub const DEFAULT_PART_SIZE: u64 = 16 * MIB;
 pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
 
+/// The storage class [`archive`](gt_store::BlobStore::archive) moves objects into: one that
+/// needs a RestoreObject before reads (GLACIER_IR would be instant and is not an archive here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveClass {
+    /// S3 Glacier Flexible Retrieval: Standard-tier restores take 3–5 hours.
+    #[default]
+    Glacier,
+    /// S3 Glacier Deep Archive: cheapest, Standard-tier restores within 12 hours.
+    DeepArchive,
+}
+
+impl ArchiveClass {
+    /// S3's name for the class (the `x-amz-storage-class` header).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveClass::Glacier => "GLACIER",
+            ArchiveClass::DeepArchive => "DEEP_ARCHIVE",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "GLACIER" => Some(ArchiveClass::Glacier),
+            "DEEP_ARCHIVE" => Some(ArchiveClass::DeepArchive),
+            _ => None,
+        }
+    }
+}
+
 /// Where the SDK gets its signing keys.
 #[derive(Clone, PartialEq, Eq)]
 pub enum S3Credentials {
@@ -139,6 +168,8 @@ pub struct S3Config {
     pub upload_concurrency: usize,
     /// Where [`local_path`](gt_store::BlobStore::local_path) keeps downloaded copies.
     pub cache_dir: PathBuf,
+    /// The class archived recordings go to (`GT_S3_ARCHIVE_STORAGE_CLASS`, default GLACIER).
+    pub archive_class: ArchiveClass,
 }
 
 impl S3Config {
@@ -157,6 +188,7 @@ impl S3Config {
             part_size: DEFAULT_PART_SIZE,
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             cache_dir: cache_dir.into(),
+            archive_class: ArchiveClass::default(),
         }
     }
 
@@ -244,7 +276,8 @@ impl S3Config {
     ///   keys, else the AWS default chain (`AWS_ACCESS_KEY_ID`, roles, ...);
     /// - `GT_S3_MULTIPART_THRESHOLD_MIB`, `GT_S3_PART_SIZE_MIB` (default 16),
     ///   `GT_S3_UPLOAD_CONCURRENCY` (default 4);
-    /// - `GT_S3_CACHE_DIR` (default `$TMPDIR/gt-s3-cache`), one subdirectory per role.
+    /// - `GT_S3_CACHE_DIR` (default `$TMPDIR/gt-s3-cache`), one subdirectory per role;
+    /// - `GT_S3_ARCHIVE_STORAGE_CLASS` (`GLACIER` or `DEEP_ARCHIVE`; default GLACIER).
     pub fn from_vars(role: BlobRole, lookup: impl Fn(&str) -> Option<String>) -> StoreResult<Self> {
         // Empty variables count as unset, except the prefixes (empty = no prefix).
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
@@ -310,6 +343,13 @@ impl S3Config {
         }
         if let Some(v) = var("GT_S3_UPLOAD_CONCURRENCY") {
             config.upload_concurrency = parse_num("GT_S3_UPLOAD_CONCURRENCY", &v)? as usize;
+        }
+        if let Some(v) = var("GT_S3_ARCHIVE_STORAGE_CLASS") {
+            config.archive_class = ArchiveClass::parse(&v).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "GT_S3_ARCHIVE_STORAGE_CLASS must be GLACIER or DEEP_ARCHIVE, got {v:?}"
+                ))
+            })?;
         }
         config.validate()?;
         Ok(config)

@@ -18,9 +18,16 @@
 //! [`BlobStore::local_path`]: gt_store::BlobStore::local_path
 
 pub mod config;
+mod location;
 mod store;
 #[cfg(feature = "test-server")]
 pub mod testing;
 
-pub use config::{AddressingStyle, BlobBackend, BlobRole, ChecksumPolicy, S3Config, S3Credentials};
-pub use store::{MAX_PRESIGN_EXPIRY, S3BlobStore, content_type};
+pub use config::{
+    AddressingStyle, ArchiveClass, BlobBackend, BlobRole, ChecksumPolicy, S3Config, S3Credentials,
+};
+pub use location::BlobLocation;
+pub use store::{
+    MAX_COPY_OBJECT_SIZE, MAX_PRESIGN_EXPIRY, S3BlobStore, content_type, format_http_date,
+    needs_restore, parse_http_date, parse_restore_header,
+};

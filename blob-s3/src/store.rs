@@ -15,15 +15,21 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
-    Delete, ObjectIdentifier,
+    Delete, GlacierJobParameters, MetadataDirective, ObjectIdentifier, RestoreRequest,
+    StorageClass, Tier,
 };
 use gt_store::StoreError;
-use gt_store::blob::{BlobMeta, BlobObject, BlobPage, BlobStore, check_key};
+use gt_store::blob::{
+    BlobMeta, BlobObject, BlobPage, BlobStorage, BlobStore, MediaSource, RestoreState,
+    STANDARD_CLASS, StorageState, archived_error, check_key,
+};
 use gt_store::error::StoreResult;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
-use crate::config::{AddressingStyle, ChecksumPolicy, MAX_PARTS, S3Config, S3Credentials};
+use crate::config::{
+    AddressingStyle, ArchiveClass, ChecksumPolicy, MAX_PARTS, S3Config, S3Credentials,
+};
 
 /// The longest a presigned URL may live (SigV4's limit).
 pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -34,6 +40,12 @@ const MAX_KEY_BYTES: usize = 1024;
 /// Region used when neither the configuration nor the AWS region chain names one (an
 /// S3-compatible server ignores it, but SigV4 needs one).
 const FALLBACK_REGION: &str = "us-east-1";
+/// The largest object one CopyObject may copy (5 GiB); larger ones (a 6 GB OBS recording) are
+/// copied in parts with UploadPartCopy.
+pub const MAX_COPY_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Part size of a multipart copy (S3 copies parts server-side, so large parts cost nothing
+/// here; 10 000 of them cover 5 TB, S3's largest object).
+const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
 
 /// Blobs in an S3 bucket under an optional key prefix. Cheap to clone (the SDK client is an
 /// `Arc` inside).
@@ -46,6 +58,9 @@ pub struct S3BlobStore {
     part_size: u64,
     upload_concurrency: usize,
     cache_dir: PathBuf,
+    archive_class: ArchiveClass,
+    /// Objects larger than this are copied in parts (storage class changes).
+    copy_part_threshold: u64,
 }
 
 impl S3BlobStore {
@@ -99,7 +114,112 @@ impl S3BlobStore {
             part_size: config.part_size,
             upload_concurrency: config.upload_concurrency,
             cache_dir: config.cache_dir.clone(),
+            archive_class: config.archive_class,
+            copy_part_threshold: MAX_COPY_OBJECT_SIZE,
         })
+    }
+
+    /// Copies objects larger than `bytes` in parts instead of with one CopyObject (tests use
+    /// a small value to reach the multipart path; S3 refuses a single copy above 5 GiB).
+    pub fn with_copy_part_threshold(mut self, bytes: u64) -> Self {
+        self.copy_part_threshold = bytes.clamp(1, MAX_COPY_OBJECT_SIZE);
+        self
+    }
+
+    /// Rewrites the object onto itself in `class` (S3 changes a storage class only by a copy;
+    /// the ETag of a single-request copy stays the MD5 of the bytes, a multipart one does
+    /// not). Content type and metadata are kept. Atomic like any PUT: readers see the old or
+    /// the new object.
+    async fn copy_to_class(&self, key: &str, size: u64, class: &str) -> StoreResult<()> {
+        let s3_key = self.s3_key(key)?;
+        let source = copy_source(&self.bucket, &s3_key);
+        if size <= self.copy_part_threshold {
+            self.client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .copy_source(&source)
+                .metadata_directive(MetadataDirective::Copy)
+                .storage_class(StorageClass::from(class))
+                .send()
+                .await
+                .map_err(|e| self.err("CopyObject", key, e))?;
+            return Ok(());
+        }
+        let part_size = COPY_PART_SIZE
+            .min(self.copy_part_threshold)
+            .max(size.div_ceil(MAX_PARTS));
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&s3_key)
+            .content_type(content_type(key))
+            .storage_class(StorageClass::from(class))
+            .send()
+            .await
+            .map_err(|e| self.err("CreateMultipartUpload", key, e))?;
+        let upload_id = created.upload_id().ok_or_else(|| {
+            StoreError::Backend(anyhow::anyhow!(
+                "S3 CreateMultipartUpload for {s3_key:?} returned no upload id"
+            ))
+        })?;
+        let result = async {
+            let mut parts = Vec::new();
+            let mut offset = 0u64;
+            while offset < size {
+                let last = (offset + part_size).min(size) - 1;
+                let number = i32::try_from(parts.len() + 1).expect("at most 10 000 parts");
+                let out = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(&s3_key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .copy_source(&source)
+                    .copy_source_range(format!("bytes={offset}-{last}"))
+                    .send()
+                    .await
+                    .map_err(|e| self.err("UploadPartCopy", key, e))?;
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(
+                            out.copy_part_result()
+                                .and_then(|r| r.e_tag().map(str::to_string)),
+                        )
+                        .build(),
+                );
+                offset = last + 1;
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .upload_id(upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| self.err("CompleteMultipartUpload", key, e))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .upload_id(upload_id)
+                .send()
+                .await;
+        }
+        result
     }
 
     pub fn client(&self) -> &Client {
@@ -681,6 +801,116 @@ impl BlobStore for S3BlobStore {
         Ok(bytes[start..end].to_vec())
     }
 
+    async fn storage(&self, key: &str) -> StoreResult<BlobStorage> {
+        let s3_key = self.s3_key(key)?;
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&s3_key)
+            .send()
+            .await
+            .map_err(|e| self.err("HeadObject", key, e))?;
+        // HeadObject leaves out `x-amz-storage-class` for STANDARD objects.
+        let class = out
+            .storage_class()
+            .map_or(STANDARD_CLASS, |c| c.as_str())
+            .to_string();
+        let state = if needs_restore(&class) {
+            StorageState::Archived(parse_restore_header(out.restore()))
+        } else {
+            StorageState::Standard
+        };
+        Ok(BlobStorage {
+            size: u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0),
+            storage_class: class,
+            state,
+        })
+    }
+
+    async fn archive(&self, key: &str) -> StoreResult<()> {
+        let storage = self.storage(key).await?;
+        if let StorageState::Archived(_) = storage.state {
+            return Ok(());
+        }
+        self.copy_to_class(key, storage.size, self.archive_class.as_str())
+            .await
+    }
+
+    async fn request_restore(&self, key: &str, days: u32) -> StoreResult<RestoreState> {
+        let days_i32 = i32::try_from(days).ok().filter(|d| *d >= 1).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "restoring blob {key:?}: the restored copy must be kept 1 to {} days, not {days}",
+                i32::MAX
+            ))
+        })?;
+        match self.storage(key).await?.state {
+            StorageState::Standard => return Ok(RestoreState::Restored { until: None }),
+            StorageState::Archived(RestoreState::NotRequested) => {}
+            // Asking again would only extend the copy's days (or be refused while running).
+            StorageState::Archived(state) => return Ok(state),
+        }
+        let s3_key = self.s3_key(key)?;
+        let request = RestoreRequest::builder()
+            .days(days_i32)
+            .glacier_job_parameters(
+                GlacierJobParameters::builder()
+                    .tier(Tier::Standard)
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.into()))?,
+            )
+            .build();
+        match self
+            .client
+            .restore_object()
+            .bucket(&self.bucket)
+            .key(&s3_key)
+            .restore_request(request)
+            .send()
+            .await
+        {
+            // 202 Accepted: the restore started. (200 means a restored copy already existed.)
+            Ok(_) => {}
+            // Another caller asked first.
+            Err(e) if e.code() == Some("RestoreAlreadyInProgress") => {
+                return Ok(RestoreState::InProgress);
+            }
+            Err(e) => return Err(self.err("RestoreObject", key, e)),
+        }
+        match self.storage(key).await?.state {
+            StorageState::Archived(state) => Ok(state),
+            StorageState::Standard => Ok(RestoreState::Restored { until: None }),
+        }
+    }
+
+    async fn make_standard(&self, key: &str) -> StoreResult<()> {
+        let storage = self.storage(key).await?;
+        match storage.state {
+            StorageState::Standard => Ok(()),
+            StorageState::Archived(RestoreState::Restored { .. }) => {
+                self.copy_to_class(key, storage.size, STANDARD_CLASS).await
+            }
+            StorageState::Archived(_) => Err(StoreError::Conflict(format!(
+                "blob {key:?} is archived ({}) and not restored: request a restore first",
+                storage.storage_class
+            ))),
+        }
+    }
+
+    /// A presigned URL, after one HEAD: an archived object that is not restored is refused
+    /// here with [`archived_error`] (FFmpeg would only report "403 Forbidden"), and a
+    /// missing one is `NotFound`.
+    async fn media_source(&self, key: &str, expires: Duration) -> StoreResult<MediaSource> {
+        let storage = self.storage(key).await?;
+        if !storage.state.readable() {
+            return Err(archived_error(key, &storage.storage_class));
+        }
+        match self.presigned_get(key, expires).await? {
+            Some(url) => Ok(MediaSource::Url(url)),
+            None => Ok(MediaSource::File(self.local_path(key).await?)),
+        }
+    }
+
     async fn presigned_get(&self, key: &str, expires: Duration) -> StoreResult<Option<String>> {
         let s3_key = self.s3_key(key)?;
         if expires.is_zero() || expires > MAX_PRESIGN_EXPIRY {
@@ -708,6 +938,61 @@ impl BlobStore for S3BlobStore {
     }
 }
 
+/// S3 storage classes whose objects must be restored (RestoreObject) before GetObject works;
+/// GetObject on them answers `403 InvalidObjectState` ("Object is archived and inaccessible
+/// until restored", S3 API reference, InvalidObjectState error). GLACIER_IR is read at once.
+pub fn needs_restore(storage_class: &str) -> bool {
+    matches!(storage_class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+/// Reads HeadObject's `x-amz-restore` header. Per the S3 API reference (HeadObject,
+/// "Restore"): absent when no restore was asked for (or its copy expired),
+/// `ongoing-request="true"` while it runs, and `ongoing-request="false",
+/// expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"` once the copy is readable (until then).
+pub fn parse_restore_header(value: Option<&str>) -> RestoreState {
+    let Some(value) = value else {
+        return RestoreState::NotRequested;
+    };
+    let field = |name: &str| {
+        let start = value.find(&format!("{name}=\""))? + name.len() + 2;
+        let len = value[start..].find('"')?;
+        Some(&value[start..start + len])
+    };
+    match field("ongoing-request") {
+        Some("true") => RestoreState::InProgress,
+        Some("false") => RestoreState::Restored {
+            until: field("expiry-date").and_then(parse_http_date),
+        },
+        _ => RestoreState::NotRequested,
+    }
+}
+
+/// An HTTP date (`Fri, 21 Dec 2012 00:00:00 GMT`, RFC 7231's IMF-fixdate).
+pub fn parse_http_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(text.trim(), "%a, %d %b %Y %H:%M:%S GMT")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// An HTTP date as S3 writes one.
+pub fn format_http_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// CopyObject's `x-amz-copy-source`: `bucket/key` with the key URL-encoded (S3 API reference,
+/// CopyObject: "The value must be URL-encoded"); `/` stays as the separator it is.
+fn copy_source(bucket: &str, s3_key: &str) -> String {
+    let mut out = format!("{bucket}/");
+    for b in s3_key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The HTTP status of a failed request, when one came back.
 fn status<E>(e: &SdkError<E>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
@@ -723,6 +1008,10 @@ where
     match code.as_deref() {
         Some("NoSuchBucket") => StoreError::Backend(anyhow::anyhow!(
             "S3 {op}: the bucket {bucket:?} does not exist"
+        )),
+        // GetObject of an archived object that is not restored (403).
+        Some("InvalidObjectState") => StoreError::Conflict(format!(
+            "S3 {op}: blob {s3_key:?} is archived: restore it before reading it"
         )),
         Some("NoSuchKey") | Some("NotFound") => {
             StoreError::NotFound(format!("blob {s3_key:?} does not exist"))
@@ -776,5 +1065,43 @@ pub fn content_type(key: &str) -> &'static str {
         "srt" => "application/x-subrip",
         "txt" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod archive_tests {
+    use super::*;
+
+    /// The examples of the S3 API reference (HeadObject, `x-amz-restore`).
+    #[test]
+    fn restore_headers_read_as_documented() {
+        assert_eq!(parse_restore_header(None), RestoreState::NotRequested);
+        assert_eq!(
+            parse_restore_header(Some("ongoing-request=\"true\"")),
+            RestoreState::InProgress
+        );
+        let until = chrono::NaiveDate::from_ymd_opt(2012, 12, 21)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        assert_eq!(
+            parse_restore_header(Some(
+                "ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\""
+            )),
+            RestoreState::Restored { until: Some(until) }
+        );
+        assert_eq!(format_http_date(until), "Fri, 21 Dec 2012 00:00:00 GMT");
+        assert!(needs_restore("GLACIER") && needs_restore("DEEP_ARCHIVE"));
+        assert!(!needs_restore("GLACIER_IR") && !needs_restore("STANDARD"));
+    }
+
+    #[test]
+    fn copy_sources_are_url_encoded() {
+        assert_eq!(
+            copy_source("b", "recordings/u/2024-01-01 10-00-00.mkv"),
+            "b/recordings/u/2024-01-01%2010-00-00.mkv"
+        );
+        assert_eq!(copy_source("b", "a/é+x"), "b/a/%C3%A9%2Bx");
     }
 }

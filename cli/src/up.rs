@@ -86,9 +86,11 @@ impl DataDir {
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A service that ran this long is healthy again: its next restart waits 1 s.
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
-/// How long a service may take to stop on SIGTERM before it is killed (the workers cancel
-/// running activities after `gt_worker_kit::GRACEFUL_SHUTDOWN`).
+/// How long a service may take to stop on SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(15);
+/// The workers' drain on a local stop (`GT_SHUTDOWN_GRACE_SECS`): Ctrl-C should not wait
+/// minutes for an encode; what is cancelled resumes at the next `up`. Below [`STOP_GRACE`].
+const LOCAL_SHUTDOWN_GRACE_S: u64 = 10;
 
 /// A worker or the API: started from its binary with its environment, restarted when it dies.
 struct Service {
@@ -319,6 +321,7 @@ async fn run_services(
         ("GT_API_ADDR", format!("127.0.0.1:{}", opts.api_port)),
         ("GT_JWT_KEY_FILE", data.jwt_key().display().to_string()),
         ("GT_TOKEN_KEY", token_key(&data.token_key())?),
+        ("GT_SHUTDOWN_GRACE_SECS", LOCAL_SHUTDOWN_GRACE_S.to_string()),
     ];
     for (name, bin) in [
         ("worker-cpu", "worker-cpu"),

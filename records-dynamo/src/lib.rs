@@ -38,12 +38,18 @@
 //!   keep such documents in the blob store and the key in the record), numbers at most 38
 //!   significant digits and ±1E+126.
 //!
-//! Vector search, pipeline state and tasks' fan-out are not here: see ARCHITECTURE.md.
+//! [`split::DynamoPgStore`] is the whole system of record of a DynamoDB deployment: these
+//! records, the pipeline's typed writes and tasks here, search, chat and widgets in Postgres.
 
 pub mod attr;
+pub mod backend;
 #[cfg(feature = "local-server")]
 pub mod local;
 pub mod matcher;
+pub mod split;
+
+pub use backend::RecordBackend;
+pub use split::DynamoPgStore;
 
 use std::collections::{HashMap, HashSet};
 
@@ -219,11 +225,22 @@ impl DynamoRecordStore {
     }
 
     /// A client from the standard AWS configuration (environment, profile, instance role),
-    /// pointed at `endpoint` when given (DynamoDB Local).
+    /// pointed at `endpoint` when given (DynamoDB Local). DynamoDB Local accepts any
+    /// credentials and region: with an endpoint and no `AWS_ACCESS_KEY_ID` / `AWS_REGION` set,
+    /// fixed local ones are used instead of failing on the first request.
     pub async fn connect(endpoint: Option<&str>, table: &str) -> anyhow::Result<Self> {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if endpoint.is_some() {
+            if std::env::var_os("AWS_REGION").is_none() {
+                loader = loader.region(aws_config::Region::new("us-east-1"));
+            }
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local", "local", None, None, "static",
+                ));
+            }
+        }
+        let sdk = loader.load().await;
         let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
         if let Some(endpoint) = endpoint {
             config = config.endpoint_url(endpoint);
@@ -368,9 +385,10 @@ impl DynamoRecordStore {
         resource: &Resource,
         write: &Write,
         rotate_tokens: bool,
+        updated_at: &str,
     ) -> UpdateExpr {
         let mut expr = UpdateExpr::default();
-        expr.set("updated_at", AttributeValue::S(timestamp_text(Utc::now())));
+        expr.set("updated_at", AttributeValue::S(updated_at.to_string()));
         for (field, value) in &write.values {
             let indexed = INDEXED_REFERENCES.contains(&field.name);
             match typed_to_attr(value) {
@@ -449,6 +467,145 @@ impl DynamoRecordStore {
                 _ => return Ok(found),
             }
         }
+    }
+}
+
+/// What a [`DynamoRecordStore::server_merge`] requires of the record it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Presence {
+    /// It exists (else [`StoreError::NotFound`]).
+    MustExist,
+    /// Created when absent.
+    Upsert,
+    /// It does not exist yet (else [`StoreError::Conflict`], nothing written).
+    MustBeAbsent,
+    /// It exists with this `updated_at` (a read-modify-write that lost a race is
+    /// [`StoreError::Conflict`]; the caller reads again).
+    Unchanged(String),
+}
+
+/// What a server write found and wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The record before the write (`None`: it was created).
+    pub before: Option<Value>,
+    /// The `updated_at` written.
+    pub updated_at: String,
+}
+
+impl DynamoRecordStore {
+    /// Merges fields the server derives (a probe, a speech map, a review status; see
+    /// [`gt_store::write::server_write`]) into a record in one conditional `UpdateItem`.
+    /// Never for a client's body: those go through [`RecordStore::update`].
+    pub async fn server_merge(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        id: &str,
+        fields: &Map<String, Value>,
+        presence: Presence,
+    ) -> StoreResult<Merged> {
+        check_id(id)?;
+        let write = gt_store::write::server_write(resource, fields)?;
+        let (old, updated_at) = self
+            .merge_write(
+                user_id,
+                resource,
+                id,
+                &write,
+                false,
+                presence,
+                ReturnValue::AllOld,
+            )
+            .await?;
+        let before = match old {
+            Some(item) if !item.is_empty() => Some(record_from_item(resource, &item)?),
+            _ => None,
+        };
+        Ok(Merged { before, updated_at })
+    }
+
+    /// Merges a validated write into a record in one conditional `UpdateItem` (shared by
+    /// update, upsert and server writes); returns the item as `returns` asks, and the
+    /// `updated_at` written.
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_write(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        id: &str,
+        write: &Write,
+        rotate_tokens: bool,
+        presence: Presence,
+        returns: ReturnValue,
+    ) -> StoreResult<(Option<HashMap<String, AttributeValue>>, String)> {
+        let updated_at = timestamp_text(Utc::now());
+        let mut expr = self.merge_expression(user_id, resource, write, rotate_tokens, &updated_at);
+        expr.set("id", AttributeValue::S(id.to_string()));
+        expr.set("user_id", AttributeValue::S(user_id.to_string()));
+        expr.set_if_absent("created_at", AttributeValue::S(updated_at.clone()));
+        for (name, default) in column_defaults(resource) {
+            if !write.values.iter().any(|(f, _)| f.name == *name) {
+                expr.set_if_absent(name, AttributeValue::Bool(*default));
+            }
+        }
+        let condition = match &presence {
+            Presence::Upsert => None,
+            Presence::MustExist => Some(format!("attribute_exists({})", expr.name(PK))),
+            Presence::MustBeAbsent => Some(format!("attribute_not_exists({})", expr.name(PK))),
+            Presence::Unchanged(at) => {
+                let pk = expr.name(PK);
+                let name = expr.name("updated_at");
+                let value = expr.value(AttributeValue::S(at.clone()));
+                Some(format!("attribute_exists({pk}) AND {name} = {value}"))
+            }
+        };
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(user_id, resource, id)))
+            .update_expression(expr.expression())
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .return_values(returns)
+            .send()
+            .await
+            .map_err(|e| match (is_condition_failure(&e), &presence) {
+                (true, Presence::MustExist) => not_found(resource, id),
+                (true, _) => StoreError::Conflict(format!(
+                    "{} record '{id}' changed or exists already",
+                    resource.name
+                )),
+                (false, _) => sdk_error("update item", e),
+            })?;
+        Ok((out.attributes().cloned(), updated_at))
+    }
+
+    /// A client's update or upsert: the record as written.
+    async fn written(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        id: &str,
+        write: &Write,
+        rotate_tokens: bool,
+        presence: Presence,
+    ) -> StoreResult<Value> {
+        let (item, _) = self
+            .merge_write(
+                user_id,
+                resource,
+                id,
+                write,
+                rotate_tokens,
+                presence,
+                ReturnValue::AllNew,
+            )
+            .await?;
+        let item = item.ok_or_else(|| backend("UpdateItem returned no attributes".into()))?;
+        record_from_item(resource, &item)
     }
 }
 
@@ -663,31 +820,8 @@ impl RecordStore for DynamoRecordStore {
         patch: &Value,
     ) -> StoreResult<Value> {
         let write = validate_write(resource, patch, WriteKind::Update(id))?;
-        let mut expr = self.merge_expression(user_id, resource, &write, true);
-        let pk = expr.name(PK);
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(user_id, resource, id)))
-            .update_expression(expr.expression())
-            .condition_expression(format!("attribute_exists({pk})"))
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .return_values(ReturnValue::AllNew)
-            .send()
+        self.written(user_id, resource, id, &write, true, Presence::MustExist)
             .await
-            .map_err(|e| {
-                if is_condition_failure(&e) {
-                    not_found(resource, id)
-                } else {
-                    sdk_error("update item", e)
-                }
-            })?;
-        let item = out
-            .attributes()
-            .ok_or_else(|| backend("UpdateItem returned no attributes".into()))?;
-        record_from_item(resource, item)
     }
 
     async fn upsert(
@@ -699,32 +833,8 @@ impl RecordStore for DynamoRecordStore {
     ) -> StoreResult<Value> {
         check_id(id)?;
         let write = validate_write(resource, patch, WriteKind::Update(id))?;
-        let mut expr = self.merge_expression(user_id, resource, &write, false);
-        expr.set("id", AttributeValue::S(id.to_string()));
-        expr.set("user_id", AttributeValue::S(user_id.to_string()));
-        let now = AttributeValue::S(timestamp_text(Utc::now()));
-        expr.set_if_absent("created_at", now);
-        for (name, default) in column_defaults(resource) {
-            if !write.values.iter().any(|(f, _)| f.name == *name) {
-                expr.set_if_absent(name, AttributeValue::Bool(*default));
-            }
-        }
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(user_id, resource, id)))
-            .update_expression(expr.expression())
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .return_values(ReturnValue::AllNew)
-            .send()
+        self.written(user_id, resource, id, &write, false, Presence::Upsert)
             .await
-            .map_err(|e| sdk_error("upsert item", e))?;
-        let item = out
-            .attributes()
-            .ok_or_else(|| backend("UpdateItem returned no attributes".into()))?;
-        record_from_item(resource, item)
     }
 
     async fn delete(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<()> {

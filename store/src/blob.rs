@@ -33,6 +33,18 @@ pub enum MediaSource {
     Url(String),
 }
 
+impl From<PathBuf> for MediaSource {
+    fn from(path: PathBuf) -> Self {
+        MediaSource::File(path)
+    }
+}
+
+impl From<&Path> for MediaSource {
+    fn from(path: &Path) -> Self {
+        MediaSource::File(path.to_path_buf())
+    }
+}
+
 impl MediaSource {
     /// The argument to hand to FFmpeg's CLI or `ffmpeg_next::format::input`.
     pub fn as_os_str(&self) -> &std::ffi::OsStr {
@@ -48,6 +60,69 @@ pub struct BlobPage {
     pub objects: Vec<BlobObject>,
     /// Pass as `start_after` to get the next page; `None` on the last page.
     pub next: Option<String>,
+}
+
+/// S3's name for the class objects are readable in at once (and the local directory's).
+pub const STANDARD_CLASS: &str = "STANDARD";
+/// The storage class the local directory reports for an object in its archive directory.
+pub const LOCAL_ARCHIVE_CLASS: &str = "LOCAL_ARCHIVE";
+
+/// Where a restore of an archived object stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreState {
+    /// Nobody asked for it (or the restored copy expired): reads fail.
+    NotRequested,
+    /// Asked for; S3 takes hours (Standard tier: 3–5 h for GLACIER, up to 12 h for
+    /// DEEP_ARCHIVE). Reads still fail.
+    InProgress,
+    /// A readable copy exists until this instant (S3 deletes it then; `None` when the store
+    /// keeps it until the object is made standard again).
+    Restored {
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+/// Whether an object can be read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageState {
+    /// Readable (S3: any class that needs no restore, e.g. STANDARD, STANDARD_IA, GLACIER_IR).
+    Standard,
+    /// In an archive class (S3: GLACIER, DEEP_ARCHIVE; local: the archive directory).
+    Archived(RestoreState),
+}
+
+impl StorageState {
+    /// Whether a read of the object's bytes succeeds now.
+    pub fn readable(self) -> bool {
+        matches!(
+            self,
+            StorageState::Standard | StorageState::Archived(RestoreState::Restored { .. })
+        )
+    }
+}
+
+/// What a store knows about where an object is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobStorage {
+    pub size: u64,
+    /// S3's storage class name (`STANDARD`, `GLACIER`, `DEEP_ARCHIVE`, …); the local
+    /// directory says [`STANDARD_CLASS`] or [`LOCAL_ARCHIVE_CLASS`].
+    pub storage_class: String,
+    pub state: StorageState,
+}
+
+/// The error a read of an archived object that is not restored gets (S3 answers `403
+/// InvalidObjectState`): a conflict with the object's state, not a missing object.
+pub fn archived_error(key: &str, storage_class: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "blob {key:?} is archived ({storage_class}): restore it before reading it"
+    ))
+}
+
+fn no_archive(key: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "blob {key:?}: this blob store has no archive storage"
+    ))
 }
 
 #[async_trait]
@@ -140,6 +215,39 @@ pub trait BlobStore: Send + Sync {
             None => Ok(MediaSource::File(self.local_path(key).await?)),
         }
     }
+    /// The object's storage class and whether it can be read now; `NotFound` when there is
+    /// none. An archived object still exists (S3's HeadObject answers for it).
+    ///
+    /// The default (stores without an archive): every object is standard.
+    async fn storage(&self, key: &str) -> StoreResult<BlobStorage> {
+        let meta = self.head(key).await?;
+        Ok(BlobStorage {
+            size: meta.size,
+            storage_class: STANDARD_CLASS.to_string(),
+            state: StorageState::Standard,
+        })
+    }
+
+    /// Moves the object into the archive class; reads then fail with [`archived_error`] until
+    /// it is restored. Archiving an archived object changes nothing. `NotFound` when there is
+    /// no object.
+    async fn archive(&self, key: &str) -> StoreResult<()> {
+        Err(no_archive(key))
+    }
+
+    /// Asks for a readable copy of an archived object for `days` days and returns where the
+    /// restore stands (S3 takes hours: poll [`BlobStore::storage`]). Asking again while a
+    /// restore runs, or for an object already readable, changes nothing.
+    async fn request_restore(&self, key: &str, _days: u32) -> StoreResult<RestoreState> {
+        Err(no_archive(key))
+    }
+
+    /// Makes a restored object standard again (for good, not only for the restore's days).
+    /// A standard object is left as it is; an archived one whose restore has not completed is
+    /// a `Conflict`.
+    async fn make_standard(&self, key: &str) -> StoreResult<()> {
+        Err(no_archive(key))
+    }
 }
 
 /// Rejects keys and prefixes that could escape the store: absolute paths, `..`, backslashes,
@@ -171,24 +279,148 @@ pub fn check_key(key: &str) -> StoreResult<()> {
 
 /// A directory on the local disk. Hidden files (`.name`) are not listed: they are partial
 /// downloads, editor droppings or the store's own bookkeeping.
+///
+/// Archived objects (see [`BlobStore::archive`]) move into an archive directory, by default
+/// `.archive/` inside the root (hidden, so on the same file system: archiving a 6 GB recording
+/// is a rename, not a copy) or one set with [`LocalDirStore::with_archive_dir`]. Like S3's
+/// archive classes they are still listed and answer `head`, but reading their bytes fails
+/// until a restore is asked for (immediate here: the disk is at hand).
 #[derive(Debug, Clone)]
 pub struct LocalDirStore {
     root: PathBuf,
+    archive: PathBuf,
+}
+
+/// The archive directory's name inside the root unless another is configured.
+pub const DEFAULT_ARCHIVE_DIR: &str = ".archive";
+
+/// Where an object of the local directory is.
+enum LocalObject {
+    Standard(std::fs::Metadata),
+    /// In the archive directory; `restored_until` from its restore marker.
+    Archived {
+        meta: std::fs::Metadata,
+        restored_until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    Missing,
 }
 
 impl LocalDirStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        let archive = root.join(DEFAULT_ARCHIVE_DIR);
+        Self { root, archive }
+    }
+
+    /// Keeps archived objects in `dir` (e.g. a cheaper disk mounted beside the recordings
+    /// root) instead of `.archive/` inside the root. Every process that reads the store must
+    /// be given the same directory.
+    pub fn with_archive_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.archive = dir.into();
+        self
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    pub fn archive_dir(&self) -> &Path {
+        &self.archive
+    }
+
     fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
         check_key(key)?;
         Ok(self.root.join(key))
     }
+
+    fn archived_path_of(&self, key: &str) -> StoreResult<PathBuf> {
+        check_key(key)?;
+        Ok(self.archive.join(key))
+    }
+
+    /// The restore marker of an archived object: a hidden sibling holding the RFC 3339
+    /// instant its restored copy expires.
+    fn restore_marker(archived: &Path) -> PathBuf {
+        let name = archived
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("blob");
+        archived.with_file_name(format!(".{name}.restored"))
+    }
+
+    async fn locate(&self, key: &str) -> StoreResult<LocalObject> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => return Ok(LocalObject::Standard(m)),
+            Ok(_) => return Ok(LocalObject::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(key, e)),
+        }
+        let archived = self.archived_path_of(key)?;
+        match tokio::fs::metadata(&archived).await {
+            Ok(meta) if meta.is_file() => {
+                let restored_until =
+                    match tokio::fs::read_to_string(Self::restore_marker(&archived)).await {
+                        Ok(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
+                            .ok()
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            // An expired copy is gone, as on S3.
+                            .filter(|until| *until > chrono::Utc::now()),
+                        Err(_) => None,
+                    };
+                Ok(LocalObject::Archived {
+                    meta,
+                    restored_until,
+                })
+            }
+            Ok(_) => Ok(LocalObject::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LocalObject::Missing),
+            Err(e) => Err(io_error(key, e)),
+        }
+    }
+
+    /// The file holding the object's bytes when they can be read now.
+    async fn readable_path(&self, key: &str) -> StoreResult<PathBuf> {
+        match self.locate(key).await? {
+            LocalObject::Standard(_) => self.path_of(key),
+            LocalObject::Archived {
+                restored_until: Some(_),
+                ..
+            } => self.archived_path_of(key),
+            LocalObject::Archived { .. } => Err(archived_error(key, LOCAL_ARCHIVE_CLASS)),
+            LocalObject::Missing => {
+                Err(StoreError::NotFound(format!("blob {key:?} does not exist")))
+            }
+        }
+    }
+
+    /// After a write replaced the object: its archived copy (and marker) is no longer it.
+    async fn drop_archived(&self, key: &str) -> StoreResult<()> {
+        let archived = self.archived_path_of(key)?;
+        for path in [Self::restore_marker(&archived), archived] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(key, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renames `from` to `to` (creating `to`'s folder), copying when they are on different file
+/// systems (an archive directory on another disk).
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    let tmp = temp_sibling(to);
+    std::fs::copy(from, &tmp)?;
+    std::fs::rename(&tmp, to)?;
+    std::fs::remove_file(from)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<BlobObject>) -> std::io::Result<()> {
@@ -256,7 +488,9 @@ impl BlobStore for LocalDirStore {
         })
         .await
         .map_err(|e| StoreError::Backend(e.into()))?
-        .map_err(|e| io_error(&k, e))
+        .map_err(|e| io_error(&k, e))?;
+        // A new object replaces the archived one, as a PUT does on S3.
+        self.drop_archived(key).await
     }
 
     async fn put_file(&self, key: &str, source: &Path) -> StoreResult<()> {
@@ -275,17 +509,17 @@ impl BlobStore for LocalDirStore {
         })
         .await
         .map_err(|e| StoreError::Backend(e.into()))?
-        .map_err(|e| io_error(&k, e))
+        .map_err(|e| io_error(&k, e))?;
+        self.drop_archived(key).await
     }
 
     async fn get_bytes(&self, key: &str) -> StoreResult<Vec<u8>> {
-        let path = self.path_of(key)?;
+        let path = self.readable_path(key).await?;
         tokio::fs::read(&path).await.map_err(|e| io_error(key, e))
     }
 
     async fn exists(&self, key: &str) -> StoreResult<bool> {
-        let path = self.path_of(key)?;
-        Ok(tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()))
+        Ok(!matches!(self.locate(key).await?, LocalObject::Missing))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> StoreResult<u64> {
@@ -293,10 +527,20 @@ impl BlobStore for LocalDirStore {
         let mut n = 0;
         for o in objects {
             let path = self.path_of(&o.key)?;
-            match tokio::fs::remove_file(&path).await {
-                Ok(()) => n += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            let removed = match tokio::fs::remove_file(&path).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
                 Err(e) => return Err(io_error(&o.key, e)),
+            };
+            let archived = self.archived_path_of(&o.key)?;
+            let removed_archived = match tokio::fs::remove_file(&archived).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(io_error(&o.key, e)),
+            };
+            let _ = tokio::fs::remove_file(Self::restore_marker(&archived)).await;
+            if removed || removed_archived {
+                n += 1;
             }
         }
         Ok(n)
@@ -311,21 +555,22 @@ impl BlobStore for LocalDirStore {
         if !prefix.is_empty() {
             check_key(prefix)?;
         }
-        let root = self.root.clone();
+        let (root, archive) = (self.root.clone(), self.archive.clone());
         let prefix = prefix.to_string();
         let start_after = start_after.map(str::to_string);
         let limit = limit.max(1);
         tokio::task::spawn_blocking(move || {
             // Walk only the deepest directory the prefix names, then filter by the full prefix
-            // (S3 semantics: "2024-01-0" matches "2024-01-01/a.mkv").
-            let dir = match prefix.rfind('/') {
-                Some(i) => root.join(&prefix[..i]),
-                None => root.clone(),
-            };
+            // (S3 semantics: "2024-01-0" matches "2024-01-01/a.mkv"). Archived objects are
+            // listed too, as S3 lists objects of every class.
+            let folder = prefix.rfind('/').map(|i| &prefix[..i]);
             let mut all = Vec::new();
-            walk(&root, &dir, &mut all).map_err(|e| {
-                StoreError::Backend(anyhow::anyhow!("listing {}: {e}", dir.display()))
-            })?;
+            for base in [&root, &archive] {
+                let dir = folder.map_or_else(|| base.clone(), |f| base.join(f));
+                walk(base, &dir, &mut all).map_err(|e| {
+                    StoreError::Backend(anyhow::anyhow!("listing {}: {e}", dir.display()))
+                })?;
+            }
             all.retain(|o| {
                 o.key.starts_with(&prefix)
                     && start_after
@@ -333,6 +578,8 @@ impl BlobStore for LocalDirStore {
                         .is_none_or(|a| o.key.as_str() > a.as_str())
             });
             all.sort_by(|a, b| a.key.cmp(&b.key));
+            // A key in both places (a write raced an archive): one object, as on S3.
+            all.dedup_by(|a, b| a.key == b.key);
             let next = if all.len() > limit {
                 all.truncate(limit);
                 all.last().map(|o| o.key.clone())
@@ -346,20 +593,20 @@ impl BlobStore for LocalDirStore {
     }
 
     async fn head(&self, key: &str) -> StoreResult<BlobMeta> {
-        let path = self.path_of(key)?;
-        match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => Ok(BlobMeta {
-                size: m.len(),
+        match self.locate(key).await? {
+            LocalObject::Standard(meta) | LocalObject::Archived { meta, .. } => Ok(BlobMeta {
+                size: meta.len(),
                 etag: None,
             }),
-            Ok(_) => Err(StoreError::NotFound(format!("blob {key:?} is not a file"))),
-            Err(e) => Err(io_error(key, e)),
+            LocalObject::Missing => {
+                Err(StoreError::NotFound(format!("blob {key:?} does not exist")))
+            }
         }
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Vec<u8>> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let path = self.path_of(key)?;
+        let path = self.readable_path(key).await?;
         let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| io_error(key, e))?;
@@ -382,16 +629,115 @@ impl BlobStore for LocalDirStore {
     }
 
     async fn local_path(&self, key: &str) -> StoreResult<PathBuf> {
-        let path = self.path_of(key)?;
-        match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => Ok(path),
-            Ok(_) => Err(StoreError::NotFound(format!("blob {key:?} is not a file"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        self.readable_path(key).await
+    }
+
+    async fn storage(&self, key: &str) -> StoreResult<BlobStorage> {
+        match self.locate(key).await? {
+            LocalObject::Standard(meta) => Ok(BlobStorage {
+                size: meta.len(),
+                storage_class: STANDARD_CLASS.into(),
+                state: StorageState::Standard,
+            }),
+            LocalObject::Archived {
+                meta,
+                restored_until,
+            } => Ok(BlobStorage {
+                size: meta.len(),
+                storage_class: LOCAL_ARCHIVE_CLASS.into(),
+                state: StorageState::Archived(match restored_until {
+                    Some(until) => RestoreState::Restored { until: Some(until) },
+                    None => RestoreState::NotRequested,
+                }),
+            }),
+            LocalObject::Missing => {
                 Err(StoreError::NotFound(format!("blob {key:?} does not exist")))
             }
-            Err(e) => Err(StoreError::Backend(anyhow::anyhow!(
-                "reading blob {key:?}: {e}"
+        }
+    }
+
+    async fn archive(&self, key: &str) -> StoreResult<()> {
+        match self.locate(key).await? {
+            LocalObject::Standard(_) => {}
+            LocalObject::Archived { .. } => return Ok(()),
+            LocalObject::Missing => {
+                return Err(StoreError::NotFound(format!("blob {key:?} does not exist")));
+            }
+        }
+        let (from, to) = (self.path_of(key)?, self.archived_path_of(key)?);
+        let marker = Self::restore_marker(&to);
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            // A marker left from an earlier archive would make the new one read as restored.
+            match std::fs::remove_file(&marker) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            move_file(&from, &to)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.into()))?
+        .map_err(|e| io_error(key, e))
+    }
+
+    async fn request_restore(&self, key: &str, days: u32) -> StoreResult<RestoreState> {
+        if days == 0 {
+            return Err(StoreError::Invalid(format!(
+                "restoring blob {key:?}: the restored copy must be kept at least 1 day"
+            )));
+        }
+        match self.locate(key).await? {
+            // Nothing to restore: readable already.
+            LocalObject::Standard(_) => Ok(RestoreState::Restored { until: None }),
+            LocalObject::Archived {
+                restored_until: Some(until),
+                ..
+            } => Ok(RestoreState::Restored { until: Some(until) }),
+            LocalObject::Archived { .. } => {
+                // The disk is at hand: the copy is readable at once, for `days` days.
+                let until = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
+                let marker = Self::restore_marker(&self.archived_path_of(key)?);
+                let tmp = temp_sibling(&marker);
+                let text = until.to_rfc3339();
+                tokio::fs::write(&tmp, text)
+                    .await
+                    .map_err(|e| io_error(key, e))?;
+                tokio::fs::rename(&tmp, &marker)
+                    .await
+                    .map_err(|e| io_error(key, e))?;
+                Ok(RestoreState::Restored { until: Some(until) })
+            }
+            LocalObject::Missing => {
+                Err(StoreError::NotFound(format!("blob {key:?} does not exist")))
+            }
+        }
+    }
+
+    async fn make_standard(&self, key: &str) -> StoreResult<()> {
+        match self.locate(key).await? {
+            LocalObject::Standard(_) => Ok(()),
+            LocalObject::Archived {
+                restored_until: Some(_),
+                ..
+            } => {
+                let (from, to) = (self.archived_path_of(key)?, self.path_of(key)?);
+                let marker = Self::restore_marker(&from);
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    move_file(&from, &to)?;
+                    match std::fs::remove_file(&marker) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                        _ => Ok(()),
+                    }
+                })
+                .await
+                .map_err(|e| StoreError::Backend(e.into()))?
+                .map_err(|e| io_error(key, e))
+            }
+            LocalObject::Archived { .. } => Err(StoreError::Conflict(format!(
+                "blob {key:?} is archived and not restored: request a restore first"
             ))),
+            LocalObject::Missing => {
+                Err(StoreError::NotFound(format!("blob {key:?} does not exist")))
+            }
         }
     }
 }

@@ -7,6 +7,10 @@
 
 use gt_types::records::{TaskStatus, TaskType, UploadStatus, WIDGET_TYPES};
 
+/// `streams.archive_state` values: recordings readable, archived (reads need a restore), or
+/// being restored.
+pub const ARCHIVE_STATES: &[&str] = &["standard", "archived", "restoring"];
+
 /// `episodes.review_status` values (see `gt_types::episode::ReviewStatus`).
 const REVIEW_STATUSES: &[&str] = &["awaiting_review", "approved", "rejected"];
 
@@ -180,10 +184,20 @@ pub const STREAMS: Resource = Resource {
         f("speech_track", Int),
         // Chat's peaks (ingestion computes them from captured Twitch chat).
         f("chat_highlights", Array),
+        // Where the stream's recordings are ([`ARCHIVE_STATES`], `crate::archive`): set by
+        // the archive and restore activities, with the instant it last changed. Absent:
+        // standard.
+        f("archive_state", Enum(ARCHIVE_STATES)),
+        f("archive_state_at", Timestamp),
     ],
     search: &["title", "description"],
     id_field: None,
-    server_managed: &["video_clip_count", "chat_highlights"],
+    server_managed: &[
+        "video_clip_count",
+        "chat_highlights",
+        "archive_state",
+        "archive_state_at",
+    ],
     rotatable: &[],
 };
 

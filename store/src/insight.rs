@@ -48,6 +48,71 @@ pub struct SeriesTemplates {
     pub max_order_index: i64,
 }
 
+impl SeriesTemplates {
+    /// The templates as stored, with the front end's defaults for a missing or blank one.
+    pub fn with_defaults(
+        series_id: Option<String>,
+        stream_title: String,
+        stream_description: String,
+        title_template: Option<String>,
+        description_template: Option<String>,
+        max_order_index: i64,
+    ) -> Self {
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        Self {
+            series_id,
+            stream_title,
+            stream_description,
+            title_template: non_empty(title_template)
+                .unwrap_or_else(|| "${title} - Episode ${episode_order_index}".into()),
+            description_template: non_empty(description_template)
+                .unwrap_or_else(|| "${stream_description}".into()),
+            max_order_index,
+        }
+    }
+}
+
+/// Replaces one segment row's text and marks it edited; returns the clip's stream id.
+async fn edit_segment_text(
+    conn: &mut sqlx::PgConnection,
+    user_id: &str,
+    key: &str,
+    idx: i32,
+    text: &str,
+) -> StoreResult<String> {
+    let row = sqlx::query(
+        "UPDATE transcript_segments SET text = $4, edited = true, updated_at = now()
+         WHERE user_id = $1 AND clip_key = $2 AND idx = $3 RETURNING stream_id",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(idx)
+    .bind(text)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "transcript segment {idx} of clip '{key}' not found"
+        ))
+    })?;
+    Ok(row.get(0))
+}
+
+impl PgStore {
+    /// A reviewer's correction of one segment row only (for deployments that keep the clip's
+    /// transcript JSON in another store); returns the clip's stream id.
+    pub async fn edit_segment_row(
+        &self,
+        user_id: &str,
+        key: &str,
+        idx: i32,
+        text: &str,
+    ) -> StoreResult<String> {
+        let mut conn = self.pool().acquire().await?;
+        edit_segment_text(&mut conn, user_id, key, idx, text).await
+    }
+}
+
 fn dim_of(v: &[f32]) -> StoreResult<i32> {
     if v.is_empty() || v.len() > 16_000 {
         return Err(StoreError::Invalid(format!(
@@ -343,22 +408,7 @@ impl InsightStore for PgStore {
         text: &str,
     ) -> StoreResult<String> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "UPDATE transcript_segments SET text = $4, edited = true, updated_at = now()
-             WHERE user_id = $1 AND clip_key = $2 AND idx = $3 RETURNING stream_id",
-        )
-        .bind(user_id)
-        .bind(key)
-        .bind(idx)
-        .bind(text)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "transcript segment {idx} of clip '{key}' not found"
-            ))
-        })?;
-        let stream_id: String = row.get(0);
+        let stream_id = edit_segment_text(&mut tx, user_id, key, idx, text).await?;
         // Keep the clip's transcript (the original's shape) in step with the rows.
         sqlx::query(
             "UPDATE video_clips SET
@@ -558,18 +608,14 @@ impl InsightStore for PgStore {
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("stream '{stream_id}' not found")))?;
-        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        Ok(SeriesTemplates {
-            series_id: row.get(0),
-            stream_title: row.get(1),
-            stream_description: row.get(2),
-            // The front end's defaults.
-            title_template: non_empty(row.get(3))
-                .unwrap_or_else(|| "${title} - Episode ${episode_order_index}".into()),
-            description_template: non_empty(row.get(4))
-                .unwrap_or_else(|| "${stream_description}".into()),
-            max_order_index: row.get(5),
-        })
+        Ok(SeriesTemplates::with_defaults(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+        ))
     }
 
     async fn replace_proposals(

@@ -7,6 +7,7 @@
 //! - [`pipeline::PipelineStore`]: the typed, idempotent operations activities need.
 //! - [`blob`]: recordings and artifacts.
 
+pub mod archive;
 pub mod blob;
 pub mod catalog;
 pub mod chat;

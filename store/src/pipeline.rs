@@ -61,11 +61,20 @@ pub trait PipelineStore: Send + Sync {
 
     /// Stores a preview; also the clip's `keyframes` and `transcode` fields.
     async fn save_preview(&self, user_id: &str, key: &str, preview: &Preview) -> StoreResult<()>;
+
+    /// Sets where the stream's recordings are (`archive_state`, server-managed, and
+    /// `archive_state_at`); `NotFound` for no such stream of this user.
+    async fn set_stream_archive_state(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        state: crate::archive::StreamArchiveState,
+    ) -> StoreResult<()>;
 }
 
 /// A stored record as its typed shape. Records written through the generic API can hold odd
 /// values in loosely typed JSON fields; that is bad input, not a store failure.
-pub(crate) fn typed_record<T: serde::de::DeserializeOwned>(
+pub fn typed_record<T: serde::de::DeserializeOwned>(
     doc: serde_json::Value,
     what: &str,
     id: &str,
@@ -76,6 +85,16 @@ pub(crate) fn typed_record<T: serde::de::DeserializeOwned>(
 
 #[async_trait]
 impl PipelineStore for PgStore {
+    async fn set_stream_archive_state(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        state: crate::archive::StreamArchiveState,
+    ) -> StoreResult<()> {
+        self.write_stream_archive_state(user_id, stream_id, state)
+            .await
+    }
+
     async fn get_stream(&self, user_id: &str, stream_id: &str) -> StoreResult<Stream> {
         let row = sqlx::query("SELECT to_jsonb(t) FROM streams t WHERE user_id = $1 AND id = $2")
             .bind(user_id)
@@ -332,33 +351,65 @@ impl PipelineStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("clip '{key}' not found")));
         }
-        sqlx::query("DELETE FROM transcript_segments WHERE user_id = $1 AND clip_key = $2")
-            .bind(user_id)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        for (i, s) in transcript.segments.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO transcript_segments (user_id, clip_key, idx, stream_id, start, \"end\",
-                     stream_start, stream_end, text, words, avg_logprob, no_speech_prob, compression_ratio)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(user_id)
-            .bind(key)
-            .bind(i as i32)
-            .bind(stream_id)
-            .bind(s.start)
-            .bind(s.end)
-            .bind(s.start + start_time)
-            .bind(s.end + start_time)
-            .bind(&s.text)
-            .bind(Json(&s.words))
-            .bind(s.avg_logprob)
-            .bind(s.no_speech_prob)
-            .bind(s.compression_ratio)
-            .execute(&mut *tx)
-            .await?;
-        }
+        replace_segments(&mut tx, user_id, stream_id, key, start_time, transcript).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Replaces a clip's transcript segment rows (one per segment, with stream times: `start_time`
+/// is the clip's start in the stream). Shared by the Postgres store and by deployments that
+/// keep the clip record elsewhere but search transcripts here.
+pub(crate) async fn replace_segments(
+    conn: &mut sqlx::PgConnection,
+    user_id: &str,
+    stream_id: &str,
+    key: &str,
+    start_time: f64,
+    transcript: &Transcript,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM transcript_segments WHERE user_id = $1 AND clip_key = $2")
+        .bind(user_id)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    for (i, s) in transcript.segments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO transcript_segments (user_id, clip_key, idx, stream_id, start, \"end\",
+                 stream_start, stream_end, text, words, avg_logprob, no_speech_prob, compression_ratio)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(i as i32)
+        .bind(stream_id)
+        .bind(s.start)
+        .bind(s.end)
+        .bind(s.start + start_time)
+        .bind(s.end + start_time)
+        .bind(&s.text)
+        .bind(Json(&s.words))
+        .bind(s.avg_logprob)
+        .bind(s.no_speech_prob)
+        .bind(s.compression_ratio)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    /// [`replace_segments`] in its own transaction.
+    pub async fn replace_transcript_segments(
+        &self,
+        user_id: &str,
+        stream_id: &str,
+        key: &str,
+        start_time: f64,
+        transcript: &Transcript,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        replace_segments(&mut tx, user_id, stream_id, key, start_time, transcript).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -136,6 +136,25 @@ pub fn validate_write(
     })
 }
 
+/// A write the server makes itself (the pipeline's derived fields: a probe, a speech map, a
+/// review status), for record stores that keep records as documents: every named field of the
+/// resource is typed and checked like a client's, server-managed ones included. Never call it
+/// with a client's body: that is what [`validate_write`] is for.
+pub fn server_write(resource: &Resource, body: &Map<String, Value>) -> Result<Write, StoreError> {
+    let mut values = Vec::with_capacity(body.len());
+    for (name, value) in body {
+        let field = resource
+            .field(name)
+            .ok_or_else(|| invalid(format!("{} has no field '{name}'", resource.name)))?;
+        values.push((field, typed(&field, value)?));
+    }
+    Ok(Write {
+        id: None,
+        values,
+        touched_server_fields: Vec::new(),
+    })
+}
+
 /// The date-time fields of `body` (one record) written without a zone, like a
 /// `datetime-local` input's `2024-03-01T20:30`. Strings that are not date-times are left to
 /// [`validate_write`] to reject.

@@ -17,7 +17,7 @@ use gt_api::auth::{AuthConfig, LocalSigner};
 use gt_api::config::{ApiConfig, AuthMode};
 use gt_cli::stack::{ENV_PG_ADMIN_URL, ENV_PG_TEMPLATE, ENV_TEMPORAL_ADDRESS, EphemeralStack};
 use gt_cli::tools::Tools;
-use gt_store::{LocalDirStore, PgStore};
+use gt_store::PgStore;
 use gt_transcribe::worker::{GpuConfig, gpu_worker_options};
 use gt_worker_kit::WorkerDeps;
 use gt_workflows::client::TemporalTarget;
@@ -151,8 +151,13 @@ pub fn test_gpu_config() -> GpuConfig {
         threads: 2,
         chunk_s: gt_transcribe::activity::MAX_CHUNK_S,
         lanes: 0,
+        shutdown_grace: TEST_SHUTDOWN_GRACE,
     }
 }
+
+/// In-process test workers give running activities this long when the app stops (tests end
+/// with their work done; a test that stops a worker mid-activity wants it cancelled soon).
+pub const TEST_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Test users.
 pub const ALICE: &str = "alice";
@@ -175,7 +180,31 @@ pub struct AppOptions {
     pub twitch: Option<gt_twitch::app::TwitchApp>,
     /// Listen on this port (e.g. one already named in a webhook callback); default: any free.
     pub api_port: Option<u16>,
+    /// Where records and blobs live (default: Postgres and local directories).
+    pub backends: Backends,
 }
+
+/// The storage a test app runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backends {
+    /// Postgres and local directories: the embedded default.
+    #[default]
+    Embedded,
+    /// A DynamoDB deployment: records in DynamoDB Local, recordings and artifacts in an S3
+    /// server (s3s-fs in this process, on a real port); search, chat and widgets in Postgres.
+    DynamoDbS3,
+}
+
+/// The servers of a [`Backends::DynamoDbS3`] app (stopped when the app is dropped).
+pub struct AwsLocal {
+    pub dynamo: gt_records_dynamo::local::DynamoLocal,
+    pub s3: gt_blob_s3::testing::S3TestServer,
+    _s3_root: tempfile::TempDir,
+}
+
+/// The bucket a [`Backends::DynamoDbS3`] app keeps recordings (`recordings/`) and artifacts
+/// (`artifacts/`) in.
+pub const TEST_BUCKET: &str = "gt-test";
 
 impl AppOptions {
     /// The API alone: no workers (for tests of the API's own behaviour).
@@ -196,6 +225,7 @@ impl Default for AppOptions {
             youtube: None,
             twitch: None,
             api_port: None,
+            backends: Backends::Embedded,
             cpu_worker: true,
             gpu_worker: true,
             max_body_bytes: 16 * 1024 * 1024,
@@ -209,8 +239,15 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub database_url: String,
     pub store: PgStore,
+    /// The system of record the API and workers use (`store` itself, or DynamoDB + Postgres).
+    pub system: Arc<dyn gt_store::Store>,
+    /// Local recordings root (with [`Backends::DynamoDbS3`]: unused by the app; S3 caches).
     pub recordings: tempfile::TempDir,
     pub artifacts: tempfile::TempDir,
+    record_backend: gt_records_dynamo::RecordBackend,
+    recordings_at: gt_blob_s3::BlobLocation,
+    artifacts_at: gt_blob_s3::BlobLocation,
+    pub aws: Option<AwsLocal>,
     pub cpu_task_queue: String,
     pub gpu_task_queue: String,
     pub temporal: TemporalTarget,
@@ -357,6 +394,38 @@ impl TestApp {
         };
         let signer = test_signer();
         let ai = opts.ai.clone().unwrap_or_else(local_ai);
+        let (record_backend, recordings_at, artifacts_at, aws) = match opts.backends {
+            Backends::Embedded => (
+                gt_records_dynamo::RecordBackend::Postgres,
+                gt_blob_s3::BlobLocation::Local(recordings.path().to_path_buf()),
+                gt_blob_s3::BlobLocation::Local(artifacts.path().to_path_buf()),
+                None,
+            ),
+            Backends::DynamoDbS3 => {
+                let dynamo = gt_records_dynamo::local::DynamoLocal::start().await?;
+                let s3_root = tempfile::tempdir()?;
+                std::fs::create_dir_all(s3_root.path().join(TEST_BUCKET))?;
+                let s3 = gt_blob_s3::testing::S3TestServer::start(s3_root.path()).await?;
+                let s3_at = |prefix: &str, cache: &std::path::Path| {
+                    let mut config = s3.config(TEST_BUCKET, cache.join("s3-cache"));
+                    config.key_prefix = prefix.into();
+                    gt_blob_s3::BlobLocation::S3(config)
+                };
+                (
+                    gt_records_dynamo::RecordBackend::DynamoDb {
+                        table: format!("records-{id}"),
+                        endpoint: Some(dynamo.endpoint().to_string()),
+                    },
+                    s3_at("recordings/", recordings.path()),
+                    s3_at("artifacts/", artifacts.path()),
+                    Some(AwsLocal {
+                        dynamo,
+                        s3,
+                        _s3_root: s3_root,
+                    }),
+                )
+            }
+        };
         let config = ApiConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], opts.api_port.unwrap_or(0))),
             database_url: database_url.clone(),
@@ -369,8 +438,9 @@ impl TestApp {
             max_body_bytes: opts.max_body_bytes,
             cors_origins: vec![],
             temporal: temporal.clone(),
-            artifacts_dir: artifacts.path().to_path_buf(),
-            recordings_dir: Some(recordings.path().to_path_buf()),
+            records: record_backend.clone(),
+            artifacts: artifacts_at.clone(),
+            recordings: Some(recordings_at.clone()),
             media_key: Some("test-media-key".into()),
             ai: ai.clone(),
             youtube: opts.youtube.clone(),
@@ -385,7 +455,8 @@ impl TestApp {
         });
 
         let pool = gt_store::pg::connect(&database_url, 4).await?;
-        let store = PgStore::new(pool);
+        let store = PgStore::new(pool.clone());
+        let system = record_backend.open(pool).await?;
         let mut app = Self {
             base,
             http: reqwest::Client::builder()
@@ -393,8 +464,13 @@ impl TestApp {
                 .build()?,
             database_url,
             store,
+            system,
             recordings,
             artifacts,
+            record_backend,
+            recordings_at,
+            artifacts_at,
+            aws,
             cpu_task_queue,
             gpu_task_queue,
             temporal,
@@ -448,6 +524,7 @@ impl TestApp {
             twitch: self.twitch.clone(),
             render_encoder: None,
             activity_slots: gt_activities::worker::DEFAULT_CPU_ACTIVITY_SLOTS,
+            shutdown_grace: TEST_SHUTDOWN_GRACE,
         }
     }
 
@@ -458,22 +535,41 @@ impl TestApp {
         -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<WorkerDeps>>>>
     + Send
     + 'static {
-        let (db, rec, art) = (
+        let (db, records, rec, art) = (
             self.database_url.clone(),
-            self.recordings.path().to_path_buf(),
-            self.artifacts.path().to_path_buf(),
+            self.record_backend.clone(),
+            self.recordings_at.clone(),
+            self.artifacts_at.clone(),
         );
         move || {
-            let (db, rec, art) = (db.clone(), rec.clone(), art.clone());
+            let (db, records, rec, art) = (db.clone(), records.clone(), rec.clone(), art.clone());
             Box::pin(async move {
                 let pool = gt_store::pg::connect(&db, 8).await?;
                 Ok(WorkerDeps {
-                    store: Arc::new(PgStore::new(pool)),
-                    recordings: Arc::new(LocalDirStore::new(rec)),
-                    artifacts: Arc::new(LocalDirStore::new(art)),
+                    store: records.open(pool).await?,
+                    recordings: rec.open().await?,
+                    artifacts: art.open().await?,
                 })
             })
         }
+    }
+
+    /// The DynamoDB table of a [`Backends::DynamoDbS3`] app.
+    pub fn dynamo_table(&self) -> Option<String> {
+        match &self.record_backend {
+            gt_records_dynamo::RecordBackend::DynamoDb { table, .. } => Some(table.clone()),
+            gt_records_dynamo::RecordBackend::Postgres => None,
+        }
+    }
+
+    /// The recordings store the app's workers read (a local directory or S3).
+    pub async fn recordings_store(&self) -> anyhow::Result<Arc<dyn gt_store::BlobStore>> {
+        Ok(self.recordings_at.open().await?)
+    }
+
+    /// The artifacts store the app's API and workers use.
+    pub async fn artifacts_store(&self) -> anyhow::Result<Arc<dyn gt_store::BlobStore>> {
+        Ok(self.artifacts_at.open().await?)
     }
 
     /// Starts a GPU (transcription) worker in this process, on this app's GPU queue.

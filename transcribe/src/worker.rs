@@ -23,6 +23,9 @@ pub struct GpuConfig {
     /// `GT_WHISPER_LANES`: chunks decoded at once, sharing the threads (default: one per
     /// thread up to 4 on CPUs, 1 with CUDA).
     pub lanes: usize,
+    /// `GT_SHUTDOWN_GRACE_SECS`: how long a running transcription may finish after a stop is
+    /// asked (see `gt_worker_kit::DEFAULT_SHUTDOWN_GRACE`).
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl GpuConfig {
@@ -34,6 +37,7 @@ impl GpuConfig {
             threads: env_parse("GT_WHISPER_THREADS", cpus())?,
             chunk_s: env_parse("GT_TRANSCRIBE_CHUNK_S", crate::activity::MAX_CHUNK_S)?,
             lanes: env_parse("GT_WHISPER_LANES", 0)?,
+            shutdown_grace: gt_worker_kit::shutdown_grace_from_env()?,
         })
     }
 
@@ -63,7 +67,7 @@ pub fn gpu_worker_options(
     }
     let (lanes, threads_per_lane) = gpu.lanes_and_threads();
     Ok(WorkerOptions::new(task_queue)
-        .graceful_shutdown_period(gt_worker_kit::GRACEFUL_SHUTDOWN)
+        .graceful_shutdown_period(gpu.shutdown_grace)
         .tuner(activity_slots(1))
         .register_activities(GpuActivitiesImpl {
             store: deps.store.clone(),

@@ -12,17 +12,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use gt_store::{BlobStore, LocalDirStore, PgStore, StoreError};
+use gt_blob_s3::{BlobLocation, BlobRole};
+use gt_records_dynamo::RecordBackend;
+use gt_store::{BlobStore, Store, StoreError};
 use gt_types::{CPU_TASK_QUEUE, GPU_TASK_QUEUE};
 use gt_workflows::client::TemporalTarget;
 use gt_workflows::contracts::failure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ApplicationFailure, Runtime, Worker};
 
-/// After a worker is asked to stop (SIGTERM, Ctrl-C), running activities get this long to
-/// finish before they are cancelled (they notice at their next heartbeat and return); Temporal
-/// then hands their work to another worker.
-pub const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
+/// After a worker is asked to stop (SIGTERM, Ctrl-C) it takes no new activities, and the ones
+/// running get this long to finish (`GT_SHUTDOWN_GRACE_SECS`): long enough for a preview
+/// encode or a clip's transcription, so a rolling deploy loses no work. Past it they are
+/// cancelled (they notice at their next heartbeat and return) and Temporal hands them to
+/// another worker, which resumes from their last durable step. Container platforms must allow
+/// more before they kill (compose `stop_grace_period`, ECS `stopTimeout`).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(110);
+
+/// `GT_SHUTDOWN_GRACE_SECS`, or [`DEFAULT_SHUTDOWN_GRACE`].
+pub fn shutdown_grace_from_env() -> anyhow::Result<Duration> {
+    Ok(Duration::from_secs(env_parse(
+        "GT_SHUTDOWN_GRACE_SECS",
+        DEFAULT_SHUTDOWN_GRACE.as_secs(),
+    )?))
+}
 
 /// A `GT_*` variable, unset when empty.
 pub fn env(name: &str) -> Option<String> {
@@ -50,10 +63,12 @@ pub fn cpus() -> usize {
 pub struct WorkerConfig {
     /// `DATABASE_URL`.
     pub database_url: String,
-    /// `GT_RECORDINGS_DIR`: root of the local recordings blob store.
-    pub recordings_dir: PathBuf,
-    /// `GT_ARTIFACTS_DIR`: root of the blob store for derived files (speech audio, previews).
-    pub artifacts_dir: PathBuf,
+    /// `GT_RECORD_BACKEND` and `GT_DYNAMODB_*`: where records live (Postgres by default).
+    pub records: RecordBackend,
+    /// Raw recordings: `GT_RECORDINGS_DIR`, or S3 with `GT_BLOB_BACKEND=s3` and `GT_S3_*`.
+    pub recordings: BlobLocation,
+    /// Derived files (speech audio, previews, renders): `GT_ARTIFACTS_DIR`, or S3.
+    pub artifacts: BlobLocation,
     /// `GT_CPU_TASK_QUEUE` (default `gt-cpu`).
     pub cpu_task_queue: String,
     /// `GT_GPU_TASK_QUEUE` (default `gt-gpu`).
@@ -66,12 +81,15 @@ impl WorkerConfig {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             database_url: env("DATABASE_URL").context("DATABASE_URL is not set")?,
-            recordings_dir: env("GT_RECORDINGS_DIR")
-                .map(PathBuf::from)
-                .context("GT_RECORDINGS_DIR is not set")?,
-            artifacts_dir: env("GT_ARTIFACTS_DIR")
-                .map(PathBuf::from)
-                .context("GT_ARTIFACTS_DIR is not set")?,
+            records: RecordBackend::from_env()?,
+            recordings: BlobLocation::from_env(
+                BlobRole::Recordings,
+                env("GT_RECORDINGS_DIR").map(PathBuf::from),
+            )?,
+            artifacts: BlobLocation::from_env(
+                BlobRole::Artifacts,
+                env("GT_ARTIFACTS_DIR").map(PathBuf::from),
+            )?,
             cpu_task_queue: env("GT_CPU_TASK_QUEUE").unwrap_or_else(|| CPU_TASK_QUEUE.into()),
             gpu_task_queue: env("GT_GPU_TASK_QUEUE").unwrap_or_else(|| GPU_TASK_QUEUE.into()),
             // Temporal's own variables are read by the SDK's env config.
@@ -83,7 +101,7 @@ impl WorkerConfig {
 /// The store and blob stores a worker's activities use.
 #[derive(Clone)]
 pub struct WorkerDeps {
-    pub store: Arc<PgStore>,
+    pub store: Arc<dyn Store>,
     pub recordings: Arc<dyn BlobStore>,
     pub artifacts: Arc<dyn BlobStore>,
 }
@@ -93,9 +111,9 @@ impl WorkerDeps {
         let pool = gt_store::pg::connect(&config.database_url, 16).await?;
         gt_store::pg::migrate(&pool).await?;
         Ok(Self {
-            store: Arc::new(PgStore::new(pool)),
-            recordings: Arc::new(LocalDirStore::new(&config.recordings_dir)),
-            artifacts: Arc::new(LocalDirStore::new(&config.artifacts_dir)),
+            store: config.records.open(pool).await?,
+            recordings: config.recordings.open().await?,
+            artifacts: config.artifacts.open().await?,
         })
     }
 }

@@ -281,3 +281,124 @@ impl GpuActivities {
 }
 
 pub use gpu_activities::TranscribeClip as TranscribeClipActivity;
+
+/// Where a stream's raw recordings are (`streams.archive_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveState {
+    Standard,
+    Archived,
+    Restoring,
+}
+
+/// Input of `archive.request_restore`: keep the restored copies `days` days (the original
+/// asked for 1; they are made standard as soon as all are back).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestoreRecordings {
+    pub user_id: String,
+    pub stream_id: String,
+    pub days: u32,
+}
+
+/// A stream's recordings, counted by where they are, and the stream's archive state after
+/// the activity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordingsStorage {
+    pub stream_id: String,
+    pub state: ArchiveState,
+    /// Objects under the stream's prefix.
+    pub recordings: u32,
+    pub standard: u32,
+    /// Archived, no restore asked for (or its copy expired).
+    pub archived: u32,
+    /// Archived, restore running.
+    pub restoring: u32,
+    /// Archived with a readable restored copy.
+    pub restored: u32,
+    pub bytes: u64,
+}
+
+impl RecordingsStorage {
+    /// Every recording can be read now.
+    pub fn all_readable(&self) -> bool {
+        self.archived == 0 && self.restoring == 0
+    }
+}
+
+/// Output of `archive.archive_if_published`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ArchiveAfterPublish {
+    /// Every episode of the stream meant for publishing is published: its recordings went to
+    /// the archive class.
+    Archived(RecordingsStorage),
+    /// `unpublished` episodes of the stream still need the recordings.
+    NotYet { stream_id: String, unpublished: u64 },
+    /// The episode names no stream.
+    NoStream,
+}
+
+/// Output of `archive.episode_stream`: the stream an episode is cut from and where its
+/// recordings are.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EpisodeStream {
+    pub stream_id: Option<String>,
+    pub state: ArchiveState,
+}
+
+/// Moving a stream's raw recordings to and from the archive storage class.
+pub struct ArchiveActivities;
+
+#[activity_definitions]
+impl ArchiveActivities {
+    /// Moves every recording under the stream's prefix to the archive class and marks the
+    /// stream `archived`. Idempotent.
+    #[activity(name = "archive.archive_stream")]
+    pub fn archive_stream(input: StreamRef) -> Result<RecordingsStorage, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Archives the episode's stream when every episode of it meant for publishing has a
+    /// YouTube video; otherwise says how many still need the recordings.
+    #[activity(name = "archive.archive_if_published")]
+    pub fn archive_if_published(input: EpisodeRef) -> Result<ArchiveAfterPublish, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Asks for a restore of every archived recording of the stream (Standard tier) and marks
+    /// the stream `restoring` (or `standard` when nothing is archived).
+    #[activity(name = "archive.request_restore")]
+    pub fn request_restore(input: RestoreRecordings) -> Result<RecordingsStorage, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Where the stream's recordings are now (one HEAD per recording).
+    #[activity(name = "archive.restore_progress")]
+    pub fn restore_progress(input: StreamRef) -> Result<RecordingsStorage, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Makes every restored recording standard again and marks the stream `standard`; fails
+    /// (retryably) while any restore is still running.
+    #[activity(name = "archive.make_standard")]
+    pub fn make_standard(input: StreamRef) -> Result<RecordingsStorage, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The episode's stream and its archive state.
+    #[activity(name = "archive.episode_stream")]
+    pub fn episode_stream(input: EpisodeRef) -> Result<EpisodeStream, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The stream's archive state as recorded on the stream.
+    #[activity(name = "archive.stream_state")]
+    pub fn stream_state(input: StreamRef) -> Result<ArchiveState, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use archive_activities::{
+    ArchiveIfPublished, ArchiveStream as ArchiveStreamActivity,
+    EpisodeStream as EpisodeStreamActivity, MakeStandard, RequestRestore, RestoreProgress,
+    StreamState,
+};

@@ -28,13 +28,21 @@ use temporalio_workflow::{
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
-use crate::contracts::{EpisodeActivities, PublishActivities, TaskActivities, failure};
+use crate::contracts::{
+    ArchiveActivities, ArchiveState, EpisodeActivities, PublishActivities, TaskActivities, failure,
+};
+use crate::restore_stream::{DEFAULT_POLL_SECONDS, DEFAULT_RESTORE_DAYS, restore_recordings};
 use crate::{failure_message, failure_type};
 
 /// Writes the owner into the memo before anything else.
 pub const PATCH_OWNER_MEMO: &str = "owner-memo-v1";
 /// Render, exports, upload and follow-ups instead of only recording the request.
 pub const PATCH_PUBLISH_PIPELINE: &str = "publish-pipeline-v1";
+/// Before rendering from an archived stream, restore its recordings (waiting durably).
+pub const PATCH_RESTORE_BEFORE_RENDER: &str = "restore-before-render-v1";
+/// After a published upload, archive the stream's recordings once every episode of it meant
+/// for publishing is published.
+pub const PATCH_ARCHIVE_AFTER_PUBLISH: &str = "archive-after-publish-v1";
 
 /// Polls of YouTube's processing state: waits between them (the last repeats), and how many.
 const PROCESSING_POLL_WAITS: [u64; 5] = [5, 10, 20, 40, 60];
@@ -188,6 +196,11 @@ impl EpisodePublish {
             episode_id: input.episode_id.clone(),
         };
 
+        // Before the render stage begins: the stage says "rendering" only once the render
+        // itself is next.
+        if ctx.patched(PATCH_RESTORE_BEFORE_RENDER) {
+            Self::restore_sources(ctx, input, &episode, &task).await?;
+        }
         set_stage(ctx, PublishStage::Rendering);
         step(
             ctx,
@@ -390,6 +403,19 @@ impl EpisodePublish {
             ),
         )
         .await?;
+        if ctx.patched(PATCH_ARCHIVE_AFTER_PUBLISH) {
+            // The publish is done whatever happens here: a failed archive leaves the
+            // recordings standard (costlier, not wrong) and `POST …/archive` can retry it.
+            let _ = ctx
+                .execute_activity(
+                    ArchiveActivities::archive_if_published,
+                    episode.clone(),
+                    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
+                        .retry_policy(retry(5))
+                        .build(),
+                )
+                .await;
+        }
         set_stage(ctx, PublishStage::Completed);
         ctx.state_mut(|s| s.status = "published".into());
         Ok(EpisodePublishOutput {
@@ -398,6 +424,64 @@ impl EpisodePublish {
             video_id: Some(video_id),
             render_key: Some(render.key),
         })
+    }
+
+    /// Restores the episode's stream when its recordings are archived, waiting durably (the
+    /// render reads them). Shown on the render task row while it waits.
+    async fn restore_sources(
+        ctx: &mut WorkflowContext<Self>,
+        input: &EpisodePublishInput,
+        episode: &EpisodeRef,
+        task: &impl Fn(TaskType, TaskStatus, &str) -> TaskUpdate,
+    ) -> Result<(), Stop> {
+        let source = step(
+            ctx,
+            ctx.execute_activity(
+                ArchiveActivities::episode_stream,
+                episode.clone(),
+                short_options(),
+            ),
+        )
+        .await?;
+        let Some(stream_id) = source.stream_id else {
+            return Ok(());
+        };
+        if source.state == ArchiveState::Standard {
+            return Ok(());
+        }
+        ctx.state_mut(|s| {
+            s.progress.message = Some(format!("restoring the recordings of stream {stream_id}"))
+        });
+        step(
+            ctx,
+            ctx.execute_activity(
+                TaskActivities::update_task,
+                task(
+                    TaskType::Rendering,
+                    TaskStatus::Running,
+                    "restoring the stream's archived recordings",
+                ),
+                short_options(),
+            ),
+        )
+        .await?;
+        let stream = gt_types::workflow::StreamRef {
+            user_id: input.user_id.clone(),
+            stream_id,
+        };
+        let poll = Duration::from_secs(DEFAULT_POLL_SECONDS);
+        match restore_recordings(ctx, &stream, poll, DEFAULT_RESTORE_DAYS, |s: &Self| {
+            s.cancel_requested
+        })
+        .await
+        {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Stop::Cancelled),
+            Err(e) => Err(Stop::Failed(format!(
+                "restoring the recordings: {}",
+                failure_message(&e)
+            ))),
+        }
     }
 
     #[query]

@@ -10,12 +10,14 @@ pub mod client;
 pub mod clip_reembed;
 pub mod contracts;
 pub mod episode_publish;
+pub mod restore_stream;
 pub mod stream_ingest;
 pub mod widget_timer;
 
 pub use chat_capture::{ChatCapture, ChatCaptureRun, TwitchMaintenance};
 pub use clip_reembed::ClipReembed;
 pub use episode_publish::{EpisodePublish, EpisodePublishRun};
+pub use restore_stream::{ArchiveStream, ArchiveStreamRun, RestoreStream, RestoreStreamRun};
 pub use stream_ingest::{StreamIngest, StreamIngestRun};
 pub use widget_timer::{WidgetTimer, WidgetTimerRun};
 

@@ -32,11 +32,12 @@ use temporalio_workflow::{
 };
 
 use crate::contracts::{
-    EpisodeActivities, GpuActivities, IngestActivities, MediaActivities, TaskActivities,
-    TextActivities, failure,
+    ArchiveActivities, ArchiveState, EpisodeActivities, GpuActivities, IngestActivities,
+    MediaActivities, TaskActivities, TextActivities, failure,
 };
 use crate::episode_publish::EpisodePublish;
 use crate::failure_message;
+use crate::restore_stream::{DEFAULT_POLL_SECONDS, DEFAULT_RESTORE_DAYS, restore_recordings};
 
 /// How a review refused because the run is not waiting for one begins (the API answers 409).
 pub const NOT_WAITING: &str = "not waiting for review";
@@ -63,6 +64,8 @@ pub const PATCH_STAGE_TASKS: &str = "stage-task-updates-v1";
 /// An approval whose episode already has a publish run (from `POST /render`) signals that run
 /// to upload instead of failing the ingestion.
 pub const PATCH_JOIN_RUNNING_PUBLISH: &str = "join-running-publish-v1";
+/// A re-ingest of an archived stream restores its recordings first (waiting durably).
+pub const PATCH_RESTORE_BEFORE_INGEST: &str = "restore-before-ingest-v1";
 
 /// A review the main loop has not acted on yet; `recorded` when the update handler already
 /// wrote it (a legacy signal is recorded by the main loop).
@@ -241,6 +244,9 @@ impl StreamIngest {
         ctx: &mut WorkflowContext<Self>,
         input: &StreamIngestInput,
     ) -> Result<StreamIngestOutput, Stop> {
+        if ctx.patched(PATCH_RESTORE_BEFORE_INGEST) {
+            Self::restore_if_archived(ctx, input).await?;
+        }
         enter_stage(ctx, IngestStage::Listing, Some("listing media".into())).await;
         let media = ctx
             .execute_activity(
@@ -329,6 +335,43 @@ impl StreamIngest {
         ctx.state_mut(|s| s.progress.percent = 100.0);
         out.failures = failures;
         Ok(out)
+    }
+
+    /// Restores the stream's recordings when they are archived, waiting durably (S3 takes
+    /// hours), so the probes read them.
+    async fn restore_if_archived(
+        ctx: &mut WorkflowContext<Self>,
+        input: &StreamIngestInput,
+    ) -> Result<(), Stop> {
+        let stream = StreamRef {
+            user_id: input.user_id.clone(),
+            stream_id: input.stream_id.clone(),
+        };
+        let state = ctx
+            .execute_activity(
+                ArchiveActivities::stream_state,
+                stream.clone(),
+                store_options(),
+            )
+            .await
+            .map_err(|e| Stop::Failed(failure_message(&e)))?;
+        if state == ArchiveState::Standard {
+            return Ok(());
+        }
+        ctx.state_mut(|s| s.progress.current = Some("restoring the archived recordings".into()));
+        let poll = Duration::from_secs(DEFAULT_POLL_SECONDS);
+        match restore_recordings(ctx, &stream, poll, DEFAULT_RESTORE_DAYS, |s: &Self| {
+            s.cancel_requested
+        })
+        .await
+        {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Stop::Cancelled),
+            Err(e) => Err(Stop::Failed(format!(
+                "restoring the recordings: {}",
+                failure_message(&e)
+            ))),
+        }
     }
 
     /// Per transcribed clip, in order: its summary (context chained from the previous one)

@@ -10,7 +10,6 @@
 //! substitution fills noise bands from a random generator whose state depends on where decoding
 //! started (noise hovering at the threshold may then cross it a sample earlier or later).
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ffmpeg::format::Sample;
@@ -20,7 +19,7 @@ use ffmpeg::{ChannelLayout, frame, software::resampling};
 use ffmpeg_next as ffmpeg;
 
 use super::silence::{Detector, Runs, SilenceParams, SilenceSample, Strided};
-use super::{MediaError, init};
+use super::{MediaError, MediaSource, open_input};
 
 /// Sample rate of the speech audio handed to Whisper.
 pub const SPEECH_RATE: u32 = 16_000;
@@ -61,7 +60,9 @@ pub struct AudioScan {
 
 /// Which file and track to scan, and how progress is reported.
 pub struct ScanInput<'a> {
-    pub path: &'a Path,
+    /// The recording: a file, or a URL that answers range requests (each parallel chunk opens
+    /// its own connection and seeks).
+    pub source: &'a MediaSource,
     /// How the file is named in errors (its blob key).
     pub name: &'a str,
     pub track: usize,
@@ -80,16 +81,6 @@ struct StreamFacts {
     duration_s: f64,
     /// Time-base units per sample are coarser than a sample (MKV/FLV millisecond timestamps).
     coarse: bool,
-}
-
-fn open(path: &Path, name: &str) -> Result<ffmpeg::format::context::Input, MediaError> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| MediaError::Unreadable(name.into(), e.to_string()))?
-        .len();
-    if size == 0 {
-        return Err(MediaError::Empty(name.into()));
-    }
-    ffmpeg::format::input(&path).map_err(|e| MediaError::NotMedia(name.into(), e.to_string()))
 }
 
 fn stream_facts(
@@ -239,9 +230,8 @@ struct ChunkOut {
 
 /// Scans the track. See the module documentation.
 pub fn scan(input: &ScanInput<'_>, opts: &ScanOptions) -> Result<AudioScan, MediaError> {
-    init();
     let name = input.name;
-    let mut ictx = open(input.path, name)?;
+    let mut ictx = open_input(input.source, name)?;
     let facts = stream_facts(&ictx, name, input.track)?;
     discard_others(&mut ictx, facts.index);
 
@@ -275,7 +265,7 @@ pub fn scan(input: &ScanInput<'_>, opts: &ScanOptions) -> Result<AudioScan, Medi
                 let grid = frame_size.map(|f| (origin, f));
                 scope.spawn(move || {
                     scan_chunk(
-                        input.path,
+                        input.source,
                         name,
                         facts,
                         begin,
@@ -418,7 +408,7 @@ fn first_frames(
 
 #[allow(clippy::too_many_arguments)]
 fn scan_chunk(
-    path: &Path,
+    source: &MediaSource,
     name: &str,
     facts: &StreamFacts,
     begin: i64,
@@ -429,7 +419,7 @@ fn scan_chunk(
     origin: i64,
     report: &(dyn Fn(u64) + Sync),
 ) -> Result<ChunkOut, MediaError> {
-    let mut ictx = open(path, name)?;
+    let mut ictx = open_input(source, name)?;
     discard_others(&mut ictx, facts.index);
     if seek {
         let t = ((begin as f64 / f64::from(facts.rate)) - PRE_ROLL_S).max(0.0)

@@ -1,13 +1,11 @@
 //! In-process probing with FFmpeg's libraries (no `ffprobe` process): container, streams,
 //! tracks, and a duration that is checked against where the data really ends.
 
-use std::path::Path;
-
 use ffmpeg::media::Type as MediaType;
 use ffmpeg_next as ffmpeg;
 use gt_types::media::{CodecType, FormatInfo, MediaInfo, StreamInfo};
 
-use super::{MediaError, init};
+use super::{MediaError, MediaSource, input_size, open_input};
 
 const AV_TIME_BASE: f64 = 1_000_000.0;
 const AV_NOPTS_VALUE: i64 = i64::MIN;
@@ -38,17 +36,14 @@ fn tag(dict: &ffmpeg::DictionaryRef<'_>, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Probes `path`. `name` is how the file is called in error messages (its blob key).
-pub fn probe(path: &Path, name: &str) -> Result<MediaInfo, MediaError> {
-    init();
-    let size = std::fs::metadata(path)
-        .map_err(|e| MediaError::Unreadable(name.into(), e.to_string()))?
-        .len();
+/// Probes `source` (a file or a URL that answers range requests). `name` is how the file is
+/// called in error messages (its blob key).
+pub fn probe(source: &MediaSource, name: &str) -> Result<MediaInfo, MediaError> {
+    let mut ictx = open_input(source, name)?;
+    let size = input_size(&ictx);
     if size == 0 {
         return Err(MediaError::Empty(name.into()));
     }
-    let mut ictx = ffmpeg::format::input(&path)
-        .map_err(|e| MediaError::NotMedia(name.into(), e.to_string()))?;
 
     let mut streams = Vec::new();
     for stream in ictx.streams() {

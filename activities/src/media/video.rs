@@ -10,20 +10,10 @@ use ffmpeg::software::scaling;
 use ffmpeg::{ChannelLayout, Dictionary, Packet, Rational, codec, encoder, frame};
 use ffmpeg_next as ffmpeg;
 
-use super::{MediaError, init};
+use super::{MediaError, MediaSource, init, open_input};
 
 fn corrupt(name: &str, what: &str, e: impl std::fmt::Display) -> MediaError {
     MediaError::Corrupt(name.into(), format!("{what}: {e}"))
-}
-
-fn open_input(path: &Path, name: &str) -> Result<ffmpeg::format::context::Input, MediaError> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| MediaError::Unreadable(name.into(), e.to_string()))?
-        .len();
-    if size == 0 {
-        return Err(MediaError::Empty(name.into()));
-    }
-    ffmpeg::format::input(&path).map_err(|e| MediaError::NotMedia(name.into(), e.to_string()))
 }
 
 fn discard_all_but(ictx: &mut ffmpeg::format::context::Input, keep: &[usize]) {
@@ -63,14 +53,14 @@ pub struct Thumbnail {
 /// Only those keyframes are decoded; audio is not read. Returns `Ok(vec![])` for a file
 /// without video.
 pub fn thumbnails(
-    path: &Path,
+    source: &MediaSource,
     name: &str,
     every_s: f64,
     width: u32,
     progress: &dyn Fn(f64),
 ) -> Result<Vec<Thumbnail>, MediaError> {
     init();
-    let mut ictx = open_input(path, name)?;
+    let mut ictx = open_input(source, name)?;
     let Some(stream) = ictx
         .streams()
         .find(|s| s.parameters().medium() == MediaType::Video)
@@ -199,17 +189,17 @@ pub struct HlsSegment {
     pub duration: f64,
 }
 
-/// Transcodes `path` into `out_dir/index.m3u8` + `out_dir/NNNNN.ts` (480p H.264 + AAC).
+/// Transcodes `source` into `out_dir/index.m3u8` + `out_dir/NNNNN.ts` (480p H.264 + AAC).
 /// Returns the segments, or an empty list for a file without video.
 pub fn hls_preview(
-    path: &Path,
+    source: &MediaSource,
     name: &str,
     out_dir: &Path,
     opts: &PreviewOptions,
     progress: &dyn Fn(f64),
 ) -> Result<Vec<HlsSegment>, MediaError> {
     init();
-    let mut ictx = open_input(path, name)?;
+    let mut ictx = open_input(source, name)?;
     let Some(vstream) = ictx
         .streams()
         .find(|s| s.parameters().medium() == MediaType::Video)

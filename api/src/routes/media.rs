@@ -23,7 +23,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -39,6 +39,10 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{PathParams, QueryPairs};
+
+/// How long the presigned S3 link `/media` redirects to stays valid: long enough for a player
+/// to fetch a segment, short enough that a leaked link is soon useless.
+pub const MEDIA_REDIRECT_TTL_S: u64 = 15 * 60;
 
 /// How long signed segment URLs stay valid.
 pub const SIGNED_URL_TTL_S: u64 = 12 * 3600;
@@ -382,6 +386,24 @@ async fn media(
         if owner != gt_store::user_segment(&user.user_id) {
             return Err(ApiError::NotFound(format!("no media {key:?}")));
         }
+    }
+    // Artifacts in S3: the bytes come straight from the bucket through a short-lived
+    // presigned link (players and <img> follow redirects; ranges go to S3 as well).
+    if let Some(url) = state
+        .artifacts
+        .presigned_get(&key, std::time::Duration::from_secs(MEDIA_REDIRECT_TTL_S))
+        .await?
+    {
+        let location = HeaderValue::try_from(url)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("presigned URL for {key}: {e}")))?;
+        let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+        response.headers_mut().insert(header::LOCATION, location);
+        // The link expires: a cache must come back here for a fresh one.
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        return Ok(response);
     }
     let path = state.artifacts.local_path(&key).await?;
     let mut response = tower_http::services::ServeFile::new(path)

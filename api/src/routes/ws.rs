@@ -28,7 +28,7 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
-use gt_store::catalog::STREAM_WIDGETS;
+use gt_store::catalog::{STREAM_WIDGETS, TASKS};
 use gt_store::widgets::WIDGET_CHANNEL;
 use gt_store::{RecordStore, WidgetStore};
 use gt_widgets::WidgetKind;
@@ -204,7 +204,8 @@ impl Hub {
                 continue;
             };
             if n.channel() == TASK_CHANNEL {
-                self.task_changed(&sources.pool, &payload).await?;
+                self.task_changed(sources.records.as_ref(), &payload)
+                    .await?;
             } else if let Err(e) = self.widget_changed(sources, &payload).await {
                 // One unreadable widget must not stop the fan-out of the others.
                 tracing::warn!("widget change {payload}: {e}");
@@ -212,21 +213,21 @@ impl Hub {
         }
     }
 
-    async fn task_changed(&self, pool: &PgPool, payload: &Value) -> anyhow::Result<()> {
+    async fn task_changed(&self, records: &dyn RecordStore, payload: &Value) -> anyhow::Result<()> {
         let (Some(user_id), Some(id)) = (payload["user_id"].as_str(), payload["id"].as_str())
         else {
             return Ok(());
         };
-        let Some(mut task) = sqlx::query_scalar::<_, Value>(
-            "SELECT to_jsonb(t) - 'user_id' FROM tasks t WHERE user_id = $1 AND id = $2",
-        )
-        .bind(user_id)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        else {
-            return Ok(());
+        // From the record store (Postgres, or DynamoDB in a DynamoDB deployment, whose writer
+        // publishes the same notification).
+        let mut task = match records.get(user_id, &TASKS, id).await {
+            Ok(task) => task,
+            Err(gt_store::StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
         };
+        if let Some(t) = task.as_object_mut() {
+            t.remove("user_id");
+        }
         // The row may already be newer than this change: report this change's status,
         // progress and (when it fitted in the notification) message.
         if let Some(t) = task.as_object_mut() {

@@ -195,7 +195,7 @@ fn main() -> anyhow::Result<()> {
     let ours = |threads: usize, speech_audio: bool| {
         scan(
             &ScanInput {
-                path: &path,
+                source: &path.as_path().into(),
                 name: "bench",
                 track: 1,
                 progress: &|_| {},

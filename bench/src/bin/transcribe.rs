@@ -203,6 +203,7 @@ fn main() -> anyhow::Result<()> {
         threads,
         chunk_s: MAX_CHUNK_S,
         lanes: 0,
+        shutdown_grace: gt_worker_kit::DEFAULT_SHUTDOWN_GRACE,
     };
     let (lanes, per_lane) = gpu.lanes_and_threads();
     let cuts = window_chunks(&pcm);
@@ -273,8 +274,9 @@ fn main() -> anyhow::Result<()> {
         threads,
         speech_audio: true,
     };
+    let rec_source = rec.as_path().into();
     let scan_input = ScanInput {
-        path: &rec,
+        source: &rec_source,
         name: "bench",
         track: 0,
         progress: &|_| {},

@@ -174,7 +174,7 @@ async fn ingestion_maps_speech_and_builds_previews() {
             .artifacts
             .path()
             .join(transcode[0]["path"].as_str().unwrap());
-        let info = probe(&first, "segment").unwrap();
+        let info = probe(&first.into(), "segment").unwrap();
         let codecs: Vec<&str> = info.streams.iter().map(|s| s.codec_name.as_str()).collect();
         assert_eq!(codecs, ["h264", "aac"]);
         assert_eq!(info.streams[0].height, Some(180));

@@ -420,8 +420,19 @@ pub fn activity_attempts(history: &Value, activity_type: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The attempt number of every started activity of a history, in order.
+pub fn activity_attempts_all(history: &Value) -> Vec<u64> {
+    history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| find_key(e, "ActivityTaskStartedEventAttributes"))
+        .map(|a| a["attempt"].as_u64().unwrap())
+        .collect()
+}
+
 /// Finds `key` anywhere under `v` (the history JSON nests attributes in a oneof wrapper).
-fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+pub fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     match v {
         Value::Object(m) => m
             .get(key)

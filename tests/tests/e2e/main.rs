@@ -1,10 +1,12 @@
 //! End-to-end tests: one binary (one link) with a module per area. Run with `./gt test`.
 
 mod analysis;
+mod archive;
 mod auth;
 mod binaries;
 mod browser;
 mod deploy;
+mod dynamo_s3;
 mod episodes;
 mod exports;
 mod frontend;

@@ -119,7 +119,7 @@ fn scan_file(
 ) -> Result<gt_activities::media::audio::AudioScan, MediaError> {
     scan(
         &ScanInput {
-            path,
+            source: &path.into(),
             name: "fixture",
             track,
             progress: &|_| {},

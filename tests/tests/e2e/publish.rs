@@ -415,7 +415,7 @@ async fn probed_clip(app: &TestApp, user: &str, key: &str, seconds: f64) {
         &path,
     )
     .unwrap();
-    let info = gt_activities::media::probe::probe(&path, key).unwrap();
+    let info = gt_activities::media::probe::probe(&path.as_path().into(), key).unwrap();
     use gt_store::PipelineStore;
     app.store
         .upsert_clip_probe(user, "up", key, &info)

@@ -205,14 +205,66 @@ async fn spoken_sentences_are_transcribed_accurately_and_in_place() {
     app.stop().await;
 }
 
-fn spawn_worker(app: &TestApp) -> std::process::Child {
+fn spawn_worker(app: &TestApp, env: &[(&str, &str)]) -> std::process::Child {
     app.worker_process("worker-gpu")
         .env("GT_WHISPER_MODEL", model())
         .env("GT_WHISPER_THREADS", "2")
-        // Small chunks so the clip has several and the kill lands between two.
+        // Small chunks so the clip has several and a stop lands between two.
         .env("GT_TRANSCRIBE_CHUNK_S", "8")
+        .envs(env.iter().copied())
         .spawn()
         .unwrap()
+}
+
+/// Ingests a stream `stream` of one 10-sentence clip (transcription on a worker process the
+/// test started) and returns once its first transcription chunk is durable: the sentences
+/// spoken, and the partial transcript's path.
+async fn long_clip_until_first_chunk(
+    app: &TestApp,
+    stream: &str,
+) -> (Vec<&'static str>, std::path::PathBuf) {
+    let sentences: Vec<&str> = SENTENCES
+        .iter()
+        .chain(SENTENCES.iter())
+        .take(10)
+        .copied()
+        .collect();
+    mic_clip(
+        &app.recordings_of(ALICE)
+            .as_path()
+            .join(format!("{stream}/clip.mkv")),
+        &sentences,
+        2.5,
+    );
+    app.post(
+        ALICE,
+        "/records/streams",
+        json!({"id": stream, "prefix": stream}),
+    )
+    .await;
+    let (s, _) = app
+        .post(
+            ALICE,
+            "/stream",
+            json!({"awaitReview": false, "streamId": stream, "language": "en"}),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let partial = app
+        .artifacts
+        .path()
+        .join(format!("alice/transcripts/{stream}/clip.mkv.partial.json"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(bytes) = std::fs::read(&partial)
+            && let Ok(p) = serde_json::from_slice::<Value>(&bytes)
+            && p["chunks_done"].as_u64().unwrap_or(0) >= 1
+        {
+            return (sentences, partial);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no chunk finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -224,53 +276,13 @@ async fn a_worker_killed_mid_clip_resumes_and_leaves_exactly_one_transcript() {
     })
     .await
     .unwrap();
-    let sentences: Vec<&str> = SENTENCES
-        .iter()
-        .chain(SENTENCES.iter())
-        .take(10)
-        .copied()
-        .collect();
-    mic_clip(
-        &app.recordings_of(ALICE).as_path().join("long/clip.mkv"),
-        &sentences,
-        2.5,
-    );
-    app.post(
-        ALICE,
-        "/records/streams",
-        json!({"id": "long", "prefix": "long"}),
-    )
-    .await;
-    let mut worker = spawn_worker(&app);
-    let (s, _) = app
-        .post(
-            ALICE,
-            "/stream",
-            json!({"awaitReview": false, "streamId": "long", "language": "en"}),
-        )
-        .await;
-    assert_eq!(s, 202);
-
-    // Wait until the first chunk is durable, then kill the worker without warning.
-    let partial = app
-        .artifacts
-        .path()
-        .join("alice/transcripts/long/clip.mkv.partial.json");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Ok(bytes) = std::fs::read(&partial)
-            && let Ok(p) = serde_json::from_slice::<Value>(&bytes)
-            && p["chunks_done"].as_u64().unwrap_or(0) >= 1
-        {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no chunk finished");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut worker = spawn_worker(&app, &[]);
+    // Kill it without warning once the first chunk is durable.
+    let (sentences, partial) = long_clip_until_first_chunk(&app, "long").await;
     worker.kill().unwrap();
     worker.wait().unwrap();
     // A new worker picks the activity up after the heartbeat timeout and resumes.
-    let mut second = spawn_worker(&app);
+    let mut second = spawn_worker(&app, &[]);
     let done = wait_for_ingest(&app, ALICE, "long").await;
     second.kill().ok();
     second.wait().ok();
@@ -326,6 +338,46 @@ async fn a_worker_killed_mid_clip_resumes_and_leaves_exactly_one_transcript() {
     assert!(!partial.exists(), "the partial transcript is cleaned up");
 }
 
+#[tokio::test]
+async fn a_worker_asked_to_stop_finishes_its_clip_before_it_exits() {
+    // A rolling deploy sends SIGTERM: the worker takes nothing new, finishes the transcription
+    // it is running (well past the old 5 s grace) and only then exits. No other GPU worker
+    // exists, so the ingestion can only complete if that first attempt completed.
+    let app = TestApp::start_with(AppOptions {
+        gpu_worker: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut worker = spawn_worker(&app, &[("GT_SHUTDOWN_GRACE_SECS", "300")]);
+    // Stop it as soon as the first chunk is durable: most of the clip is still to decode.
+    let (sentences, _) = long_clip_until_first_chunk(&app, "drain").await;
+    let asked = std::time::Instant::now();
+    // SAFETY: our own child process.
+    unsafe {
+        libc::kill(worker.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    eprintln!("worker exited {status} {:?} after SIGTERM", asked.elapsed());
+    assert!(status.success(), "{status}");
+    let done = wait_for_ingest(&app, ALICE, "drain").await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["result"]["failures"], json!([]), "{done}");
+    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "drain")).await;
+    assert_eq!(
+        crate::ingest::activity_attempts(&history, "gpu.transcribe_clip"),
+        vec![1],
+        "the transcription was finished by the worker that was stopping"
+    );
+    let (_, t) = transcript_of(&app, "drain/clip.mkv").await;
+    let rate = wer(&sentences.join(" "), &t.text);
+    assert!(rate <= 0.15, "WER {rate:.3}: {}", t.text);
+    app.stop().await;
+}
+
 #[test]
 fn word_error_rate() {
     assert_eq!(wer("the cat sat", "the cat sat"), 0.0);
@@ -349,6 +401,7 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
         threads: 1,
         chunk_s: 120.0,
         lanes: 0,
+        shutdown_grace: gt_tests::TEST_SHUTDOWN_GRACE,
     })
     .unwrap();
     mic_clip(

@@ -1,6 +1,6 @@
-//! Many workers on one Temporal: two CPU and two GPU workers share an ingestion; every
-//! activity runs to completion once, the work is spread over the workers, and the results are
-//! those of a single worker of each kind.
+//! Many workers on one Temporal: two CPU and two GPU workers share an ingestion and the
+//! publishes it starts; every activity runs to completion once, the work is spread over the
+//! workers, and the results are those of a single worker of each kind.
 
 use gt_tests::{ALICE, TestApp, test_gpu_config};
 use serde_json::{Value, json};
@@ -171,5 +171,50 @@ async fn two_cpu_and_two_gpu_workers_share_an_ingestion_with_single_worker_resul
         "both CPU workers took activities: {started:?}"
     );
     assert!(!identities("gpu-").is_empty(), "{started:?}");
+
+    // Both proposals approved at once: two publishes (render, exports) on the shared workers,
+    // each step done once, each render a real file of the episode's length.
+    let (_, eps) = app.get(ALICE, "/stream/ep2/episodes").await;
+    let ids: Vec<String> = eps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let (s, b) = app
+        .post(ALICE, "/stream/ep2/review", json!({"approve": ids}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let mut publish_runs = Vec::new();
+    for id in &ids {
+        let done =
+            crate::publish::wait_for_publish(&app, ALICE, id, std::time::Duration::from_secs(300))
+                .await;
+        assert_eq!(done["status"], "COMPLETED", "{done}");
+        let history = fetch_history(&app, &gt_types::episode_publish_workflow_id(ALICE, id)).await;
+        // Every step ran once, on its first attempt (the upload step ends in "YouTube is
+        // not set up" here: no app is configured, and the run completes without it).
+        let (started, completions) = activity_runs(&history);
+        let attempts = crate::ingest::activity_attempts_all(&history);
+        assert_eq!(attempts.len(), completions.len(), "{started:?}");
+        assert!(
+            attempts.iter().all(|&a| a == 1),
+            "a publish step ran more than once: {attempts:?} {started:?}"
+        );
+        publish_runs.extend(started);
+        let (_, ep) = app.get(ALICE, &format!("/records/episodes/{id}")).await;
+        let render = app
+            .artifacts
+            .path()
+            .join(ep["render_uri"].as_str().unwrap());
+        let info = gt_activities::media::probe::probe(&render.into(), "render").unwrap();
+        let expected = ep["end_time"].as_f64().unwrap() - ep["start_time"].as_f64().unwrap();
+        assert!(
+            (info.format.duration - expected).abs() < 0.5,
+            "render of {} s for an episode of {expected} s",
+            info.format.duration
+        );
+    }
+    eprintln!("publish steps by worker: {publish_runs:?}");
     app.stop().await;
 }
