@@ -482,6 +482,12 @@ pub enum Presence {
     /// It exists with this `updated_at` (a read-modify-write that lost a race is
     /// [`StoreError::Conflict`]; the caller reads again).
     Unchanged(String),
+    /// Created when absent, updated unless `field` holds one of `values` (a final state);
+    /// otherwise [`StoreError::Conflict`], nothing written.
+    UpsertUnless {
+        field: &'static str,
+        values: &'static [&'static str],
+    },
 }
 
 /// What a server write found and wrote.
@@ -558,6 +564,17 @@ impl DynamoRecordStore {
                 let name = expr.name("updated_at");
                 let value = expr.value(AttributeValue::S(at.clone()));
                 Some(format!("attribute_exists({pk}) AND {name} = {value}"))
+            }
+            Presence::UpsertUnless { field, values } => {
+                let name = expr.name(field);
+                let list: Vec<String> = values
+                    .iter()
+                    .map(|v| expr.value(AttributeValue::S(v.to_string())))
+                    .collect();
+                Some(format!(
+                    "attribute_not_exists({name}) OR NOT ({name} IN ({}))",
+                    list.join(", ")
+                ))
             }
         };
         let out = self

@@ -33,7 +33,7 @@ use gt_store::{
 };
 use gt_types::episode::{ClipSummary, ReviewStatus, SearchHit};
 use gt_types::media::{MediaInfo, Preview, SpeechMap};
-use gt_types::records::{Episode, Profile, Series, Stream, VideoClip};
+use gt_types::records::{Episode, Profile, Series, Stream, TaskStatus, VideoClip};
 use gt_types::transcript::Transcript;
 use gt_types::workflow::{ClipStart, FinalizeClips, FinalizedClips, TaskUpdate};
 use gt_widgets::{Input, WidgetKind};
@@ -325,9 +325,19 @@ impl PipelineStore for DynamoPgStore {
             "message": task.message,
             "progress": task.progress,
         });
-        let merged = self
-            .merge(&task.user_id, &TASKS, &task.task_id, body, Presence::Upsert)
-            .await?;
+        let presence = Presence::UpsertUnless {
+            field: "status",
+            values: TaskStatus::FINAL,
+        };
+        let merged = match self
+            .merge(&task.user_id, &TASKS, &task.task_id, body, presence)
+            .await
+        {
+            Ok(merged) => merged,
+            // The task has ended: nothing written, nothing to announce.
+            Err(StoreError::Conflict(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let message_included = task.message.as_ref().is_none_or(|m| m.len() <= 2000);
         let payload = json!({
             "user_id": task.user_id,

@@ -316,8 +316,21 @@ async fn task_updates_are_stored_and_announced(b: Backend) {
         .upsert_task(&update(TaskStatus::Completed, "done", None))
         .await
         .unwrap();
+    // A late progress write after the end changes nothing and announces nothing: the next
+    // notification is another task's.
+    b.store
+        .upsert_task(&update(TaskStatus::Running, "late", Some(0.5)))
+        .await
+        .unwrap();
+    b.store
+        .upsert_task(&TaskUpdate {
+            task_id: "t2".into(),
+            ..update(TaskStatus::Pending, "queued", None)
+        })
+        .await
+        .unwrap();
     let mut seen = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
             .await
             .expect("a notification")
@@ -338,10 +351,12 @@ async fn task_updates_are_stored_and_announced(b: Backend) {
         vec![
             json!([ALICE, "t1", "RUNNING", null, "probing", 0.25, true]),
             json!([ALICE, "t1", "COMPLETED", "RUNNING", "done", null, true]),
+            json!([ALICE, "t2", "PENDING", null, "queued", null, true]),
         ]
     );
     let task = b.store.get(ALICE, &TASKS, "t1").await.unwrap();
     assert_eq!(task["status"], "COMPLETED");
+    assert_eq!(task["message"], "done");
     assert_eq!(task["record_id"], "st");
     assert_eq!(task["task_type"], "ingestion");
     assert!(matches!(

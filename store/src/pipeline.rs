@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use gt_types::media::{MediaInfo, Preview, SpeechMap};
-use gt_types::records::{Stream, VideoClip};
+use gt_types::records::{Stream, TaskStatus, VideoClip};
 use gt_types::transcript::Transcript;
 use gt_types::workflow::{FinalizeClips, FinalizedClips, TaskUpdate};
 use sqlx::Row;
@@ -38,6 +38,9 @@ pub trait PipelineStore: Send + Sync {
     /// gone, and sets the stream's `video_clip_count` and `duration`.
     async fn finalize_clips(&self, input: &FinalizeClips) -> StoreResult<FinalizedClips>;
 
+    /// Creates or updates a task row. A task that ended (see [`TaskStatus::FINAL`]) stays as
+    /// it ended: a late progress write from a step still winding down after a cancel must not
+    /// turn an aborted task back into a running one.
     async fn upsert_task(&self, task: &TaskUpdate) -> StoreResult<()>;
 
     async fn get_clip(&self, user_id: &str, key: &str) -> StoreResult<VideoClip>;
@@ -241,7 +244,8 @@ impl PipelineStore for PgStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (user_id, id) DO UPDATE
              SET status = EXCLUDED.status, message = EXCLUDED.message,
-                 progress = EXCLUDED.progress, updated_at = now()",
+                 progress = EXCLUDED.progress, updated_at = now()
+             WHERE tasks.status <> ALL($9)",
         )
         .bind(&task.user_id)
         .bind(&task.task_id)
@@ -251,6 +255,7 @@ impl PipelineStore for PgStore {
         .bind(&task.workflow_id)
         .bind(&task.message)
         .bind(task.progress)
+        .bind(TaskStatus::FINAL)
         .execute(self.pool())
         .await?;
         Ok(())

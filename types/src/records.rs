@@ -386,6 +386,8 @@ impl TaskStatus {
         "ABORTED",
         "PENDING_REDRIVE",
     ];
+    /// How a task ends: no later update changes it.
+    pub const FINAL: &'static [&'static str] = &["COMPLETED", "FAILED", "TIMED_OUT", "ABORTED"];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
