@@ -193,29 +193,72 @@ impl Workflows {
         input.gpu_task_queue = Some(self.gpu_task_queue.clone());
         let workflow_id = stream_ingest_workflow_id(&input.user_id, &input.stream_id);
         let user_id = input.user_id.clone();
-        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
+        self.start_or_join(
+            StreamIngest::run,
+            input,
+            &user_id,
+            workflow_id,
+            "StreamIngest",
+        )
+        .await
+    }
+
+    /// Starts `workflow` under `workflow_id` for `user_id` (owner memo, a finished run may be
+    /// started again), or finds the caller's run already going under that id (`Err(run)`);
+    /// someone else's run under the id is a 409.
+    async fn start_or_find<W>(
+        &self,
+        workflow: W,
+        input: W::Input,
+        user_id: &str,
+        workflow_id: &str,
+        what: &str,
+    ) -> Result<Result<WorkflowStarted, OwnedRun>, ApiError>
+    where
+        W: temporalio_common::HasWorkflowDefinition,
+        W::Input: Send,
+    {
+        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.to_string())
             .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
             .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .memo(owner_memo(&user_id))
+            .memo(owner_memo(user_id))
             .build();
-        match self
-            .client
-            .start_workflow(StreamIngest::run, input, opts)
-            .await
-        {
-            Ok(handle) => Ok(WorkflowStarted {
-                id: workflow_id.clone(),
-                workflow_id,
+        match self.client.start_workflow(workflow, input, opts).await {
+            Ok(handle) => Ok(Ok(WorkflowStarted {
+                id: workflow_id.to_string(),
+                workflow_id: workflow_id.to_string(),
                 run_id: handle.run_id().unwrap_or_default().to_string(),
                 started: true,
-            }),
+            })),
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                // Join the running ingestion, if it is the caller's.
-                let run = self.running_of(&user_id, &workflow_id).await?;
-                Ok(joined(workflow_id, run))
+                Ok(Err(self.running_of(user_id, workflow_id).await?))
             }
-            Err(e) => Err(unavailable("starting StreamIngest", e)),
+            Err(e) => Err(unavailable(&format!("starting {what}"), e)),
         }
+    }
+
+    /// [`Self::start_or_find`], joining the caller's running run.
+    async fn start_or_join<W>(
+        &self,
+        workflow: W,
+        input: W::Input,
+        user_id: &str,
+        workflow_id: String,
+        what: &str,
+    ) -> Result<WorkflowStarted, ApiError>
+    where
+        W: temporalio_common::HasWorkflowDefinition,
+        W::Input: Send,
+    {
+        Ok(
+            match self
+                .start_or_find(workflow, input, user_id, &workflow_id, what)
+                .await?
+            {
+                Ok(started) => started,
+                Err(run) => joined(workflow_id, run),
+            },
+        )
     }
 
     /// The run already going under `workflow_id`, if it is the caller's; 409 otherwise (the id
@@ -405,38 +448,30 @@ impl Workflows {
             episode_id: episode_id.to_string(),
             upload,
         };
-        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
-            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .memo(owner_memo(user_id))
-            .build();
-        match self
-            .client
-            .start_workflow(EpisodePublish::run, input, opts)
-            .await
+        let run = match self
+            .start_or_find(
+                EpisodePublish::run,
+                input,
+                user_id,
+                &workflow_id,
+                "EpisodePublish",
+            )
+            .await?
         {
-            Ok(handle) => Ok(WorkflowStarted {
-                id: workflow_id.clone(),
-                workflow_id,
-                run_id: handle.run_id().unwrap_or_default().to_string(),
-                started: true,
-            }),
-            Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                let run = self.running_of(user_id, &workflow_id).await?;
-                if upload {
-                    self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id.clone()))
-                        .signal(
-                            EpisodePublish::request_upload,
-                            (),
-                            WorkflowSignalOptions::default(),
-                        )
-                        .await
-                        .map_err(|e| unavailable("signalling EpisodePublish", e))?;
-                }
-                Ok(joined(workflow_id, run))
-            }
-            Err(e) => Err(unavailable("starting EpisodePublish", e)),
+            Ok(started) => return Ok(started),
+            Err(run) => run,
+        };
+        if upload {
+            self.handle::<EpisodePublishRun>(&workflow_id, Some(run.run_id.clone()))
+                .signal(
+                    EpisodePublish::request_upload,
+                    (),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .map_err(|e| unavailable("signalling EpisodePublish", e))?;
         }
+        Ok(joined(workflow_id, run))
     }
 
     /// Starts `RestoreStream` for the stream, or joins the caller's restore already going.
@@ -450,28 +485,14 @@ impl Workflows {
             &input.stream_id,
         );
         let user_id = input.user_id.clone();
-        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
-            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .memo(owner_memo(&user_id))
-            .build();
-        match self
-            .client
-            .start_workflow(gt_workflows::RestoreStream::run, input, opts)
-            .await
-        {
-            Ok(handle) => Ok(WorkflowStarted {
-                id: workflow_id.clone(),
-                workflow_id,
-                run_id: handle.run_id().unwrap_or_default().to_string(),
-                started: true,
-            }),
-            Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                let run = self.running_of(&user_id, &workflow_id).await?;
-                Ok(joined(workflow_id, run))
-            }
-            Err(e) => Err(unavailable("starting RestoreStream", e)),
-        }
+        self.start_or_join(
+            gt_workflows::RestoreStream::run,
+            input,
+            &user_id,
+            workflow_id,
+            "RestoreStream",
+        )
+        .await
     }
 
     /// Starts `ArchiveStream` for the stream, or joins the caller's archive already going.
@@ -486,28 +507,14 @@ impl Workflows {
             user_id: user_id.to_string(),
             stream_id: stream_id.to_string(),
         };
-        let opts = WorkflowStartOptions::new(self.cpu_task_queue.clone(), workflow_id.clone())
-            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .memo(owner_memo(user_id))
-            .build();
-        match self
-            .client
-            .start_workflow(gt_workflows::ArchiveStream::run, input, opts)
-            .await
-        {
-            Ok(handle) => Ok(WorkflowStarted {
-                id: workflow_id.clone(),
-                workflow_id,
-                run_id: handle.run_id().unwrap_or_default().to_string(),
-                started: true,
-            }),
-            Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                let run = self.running_of(user_id, &workflow_id).await?;
-                Ok(joined(workflow_id, run))
-            }
-            Err(e) => Err(unavailable("starting ArchiveStream", e)),
-        }
+        self.start_or_join(
+            gt_workflows::ArchiveStream::run,
+            input,
+            user_id,
+            workflow_id,
+            "ArchiveStream",
+        )
+        .await
     }
 
     /// The caller's latest publish run of the episode, or 404.
