@@ -19,10 +19,12 @@
 //!
 //! - **List**: `Query` on the partition in `SK` order, strongly consistent. The cursor is the
 //!   last id of the page (the same cursor `PgStore` hands out), resumed with
-//!   `ExclusiveStartKey`. Filters are evaluated on the items read ([`matcher`]): DynamoDB has no
-//!   case-insensitive search or JSON containment, and a `FilterExpression` would read and bill
-//!   the same items. A selective filter over a large partition therefore reads the partition;
-//!   the production answer for hot filters is another sparse index, as for references.
+//!   `ExclusiveStartKey`. A filter with an equality on an indexed reference field reads that
+//!   field's index instead (same order, eventually consistent on AWS). Other filters are
+//!   evaluated on the items read ([`matcher`]): DynamoDB has no case-insensitive search or JSON
+//!   containment, and a `FilterExpression` would read and bill the same items. A selective
+//!   filter on another field over a large partition therefore reads the partition; the
+//!   production answer for hot filters is another sparse index, as for references.
 //! - **Related lists**: `Query` on `by_{field}` for indexed reference fields, else the partition
 //!   with the equality evaluated here. Index reads are eventually consistent on AWS (a record
 //!   created a moment ago may be missing for a moment); DynamoDB Local is immediate.
@@ -664,16 +666,48 @@ impl RecordStore for DynamoRecordStore {
             per_page,
             after,
         } = query.check(resource)?;
-        let start = after.map(|id| key_of(user_id, resource, &id));
         let want = per_page as usize + 1;
+        // An equality on an indexed reference (`{"stream_id": "s1"}`, the front end's usual
+        // filter) reads only the matching items from its index, in the same id order; other
+        // clauses are checked on what it returns.
+        let indexed = clauses.iter().find_map(|c| match c {
+            gt_store::filter::Clause::Compare {
+                field,
+                op: gt_store::filter::Op::Eq,
+                values,
+            } => match values.as_slice() {
+                [gt_store::value::TypedValue::Text(v)] => INDEXED_REFERENCES
+                    .iter()
+                    .find(|r| **r == field.name)
+                    .map(|r| (*r, v.clone())),
+                _ => None,
+            },
+            _ => None,
+        });
+        let (target, start, unfiltered) = match indexed {
+            Some((field, value)) => {
+                let key = ref_key(user_id, resource, &value);
+                let start = after.map(|id| {
+                    let mut start = key_of(user_id, resource, &id);
+                    start.insert(ref_attribute(field), AttributeValue::S(key.clone()));
+                    start
+                });
+                (QueryTarget::Index { field, key }, start, clauses.len() == 1)
+            }
+            None => (
+                QueryTarget::Partition(partition(user_id, resource)),
+                after.map(|id| key_of(user_id, resource, &id)),
+                clauses.is_empty(),
+            ),
+        };
         let items = self
             .query_matching(
                 resource,
-                QueryTarget::Partition(partition(user_id, resource)),
+                target,
                 start,
                 |r| matcher::matches(resource, &clauses, r),
                 want,
-                clauses.is_empty(),
+                unfiltered,
             )
             .await?;
         Ok(RecordPage::from_overfetched(items, per_page as usize))

@@ -362,6 +362,9 @@ async fn filters(store: &dyn RecordStore) {
             });
             if i % 5 == 0 {
                 b["record_id"] = json!(format!("stream-{}", i / 10));
+            } else if i >= 10 {
+                // 16 tasks of one record: pages of 7 through the reference's index.
+                b["record_id"] = json!("big");
             }
             b
         })
@@ -391,10 +394,18 @@ async fn filters(store: &dyn RecordStore) {
         (r#"{"q":"boss"}"#, want(&|i| i % 7 == 0)),
         (r#"{"message__contains":"BOSS"}"#, want(&|i| i % 7 == 0)),
         (r#"{"message__contains":"boss"}"#, vec![]),
-        (r#"{"record_id__exists":true}"#, want(&|i| i % 5 == 0)),
+        (
+            r#"{"record_id__exists":true}"#,
+            want(&|i| i % 5 == 0 || i >= 10),
+        ),
         (
             r#"{"record_id":null,"status":"RUNNING"}"#,
-            want(&|i| i % 5 != 0 && i % 3 == 1),
+            want(&|i| i % 5 != 0 && i < 10 && i % 3 == 1),
+        ),
+        (r#"{"record_id":"big"}"#, want(&|i| i % 5 != 0 && i >= 10)),
+        (
+            r#"{"record_id":"big","status":"RUNNING","progress__gte":8}"#,
+            want(&|i| i % 5 != 0 && i >= 16 && i % 3 == 1),
         ),
         (r#"{"record_id":"stream-1"}"#, want(&|i| i == 10 || i == 15)),
         (
