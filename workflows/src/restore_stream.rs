@@ -1,7 +1,7 @@
 //! `RestoreStream` (`restore-stream-{owner}-{stream_id}`): brings a stream's archived raw
 //! recordings back — a restore request per recording (Standard tier), then a durable wait on
-//! Temporal timers (one progress check per poll interval, 60 s by default like the original's
-//! Step Function; S3 takes hours) until every one is readable, then each is made standard
+//! Temporal timers (the first progress check after the poll interval, 60 s by default like
+//! the original's Step Function, then at doubling intervals up to 15 min: S3 takes hours) until every one is readable, then each is made standard
 //! again and the stream is marked `standard`. `ArchiveStream` (`archive-stream-{owner}-…`)
 //! moves them to the archive class.
 //!
@@ -26,9 +26,14 @@ use crate::contracts::{ArchiveActivities, RecordingsStorage, RestoreRecordings, 
 pub const DEFAULT_POLL_SECONDS: u64 = 60;
 /// Days a restored copy is kept (the original's `Days: 1`); it is made standard long before.
 pub const DEFAULT_RESTORE_DAYS: u32 = 1;
-/// Progress checks before giving up: at 60 s, four days — a Deep Archive Standard restore
+/// The wait between progress checks doubles from the poll interval up to this. Glacier
+/// restores take hours and each check is a timer and an activity in the history of the run
+/// that waits (an ingestion or a publish too): a 12-hour restore polled every minute would add
+/// thousands of events; this way it adds about fifty.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How long the restores may take before the wait gives up: a Deep Archive Standard restore
 /// takes up to 12 hours, so this only ends a restore that will never finish.
-pub const MAX_POLLS: u32 = 5760;
+pub const MAX_RESTORE_WAIT: Duration = Duration::from_secs(4 * 24 * 3600);
 
 /// `restore-stream-{owner}-{stream_id}`: one restore per stream at a time; a repeat joins it.
 pub fn restore_stream_workflow_id(user_id: &str, stream_id: &str) -> String {
@@ -103,8 +108,11 @@ pub async fn restore_recordings<W>(
         )
         .await?;
     let mut polls = 0;
-    while !storage.all_readable() && polls < MAX_POLLS {
-        let mut timer = ctx.timer(poll);
+    let (mut interval, mut waited) = (poll, Duration::ZERO);
+    while !storage.all_readable() && waited < MAX_RESTORE_WAIT {
+        let mut timer = ctx.timer(interval);
+        waited += interval;
+        interval = (interval * 2).min(MAX_POLL_INTERVAL.max(poll));
         let mut stop = ctx.wait_condition(cancelled);
         temporalio_workflow::select! {
             _ = timer => {}

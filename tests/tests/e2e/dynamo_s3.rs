@@ -47,7 +47,7 @@ async fn a_dynamodb_and_s3_deployment_ingests_a_stream_end_to_end() {
         .post(
             ALICE,
             "/records/streams",
-            json!({"id": "ep", "prefix": "ep", "title": "Sunday stream", "series_id": "ser"}),
+            json!({"id": "dyn", "prefix": "ep", "title": "Sunday stream", "series_id": "ser"}),
         )
         .await;
     assert_eq!(s, 201, "{b_}");
@@ -59,16 +59,16 @@ async fn a_dynamodb_and_s3_deployment_ingests_a_stream_end_to_end() {
         .post(
             ALICE,
             "/stream",
-            json!({"streamId": "ep", "language": "en",
+            json!({"streamId": "dyn", "language": "en",
                    "episodes": {"break_gap": 20.0, "min_length": 15.0, "max_length": 600.0}}),
         )
         .await;
     assert_eq!(s, 202, "{started}");
-    let waiting = wait_for_stage(&app, "ep", "awaiting_review").await;
+    let waiting = wait_for_stage(&app, "dyn", "awaiting_review").await;
     assert_eq!(waiting["progress"]["episodes_proposed"], 2, "{waiting}");
 
     // Clip times from the files' true durations; the stream's totals.
-    let (s, clips) = app.get(ALICE, "/records/video_clips/stream_id/ep").await;
+    let (s, clips) = app.get(ALICE, "/records/video_clips/stream_id/dyn").await;
     assert_eq!(s, 200, "{clips}");
     let clips = clips["items"].as_array().unwrap().clone();
     assert_eq!(clips.len(), 2, "{clips:?}");
@@ -87,7 +87,7 @@ async fn a_dynamodb_and_s3_deployment_ingests_a_stream_end_to_end() {
         "{start_b} vs {}",
         a.duration
     );
-    let (_, stream) = app.get(ALICE, "/records/streams/ep").await;
+    let (_, stream) = app.get(ALICE, "/records/streams/dyn").await;
     assert_eq!(stream["video_clip_count"], 2, "{stream}");
     let total = stream["duration"].as_f64().unwrap();
     assert!((total - a.duration - b.duration).abs() < 0.2, "{stream}");
@@ -118,7 +118,7 @@ async fn a_dynamodb_and_s3_deployment_ingests_a_stream_end_to_end() {
     }
 
     // Proposals from the review's records, templated from the series in DynamoDB.
-    let (_, eps) = app.get(ALICE, "/stream/ep/episodes").await;
+    let (_, eps) = app.get(ALICE, "/stream/dyn/episodes").await;
     let eps = eps["items"].as_array().unwrap().clone();
     assert_eq!(eps.len(), 2, "{eps:?}");
     assert_eq!(eps[0]["title"], "Sunday stream - Episode 8");
@@ -129,7 +129,7 @@ async fn a_dynamodb_and_s3_deployment_ingests_a_stream_end_to_end() {
     let (s, hits) = app
         .get(
             ALICE,
-            "/search?q=how%20long%20should%20the%20bread%20bake%20in%20the%20oven&stream_id=ep",
+            "/search?q=how%20long%20should%20the%20bread%20bake%20in%20the%20oven&stream_id=dyn",
         )
         .await;
     assert_eq!(s, 200, "{hits}");

@@ -111,18 +111,20 @@ async fn two_cpu_and_two_gpu_workers_share_an_ingestion_with_single_worker_resul
     for f in ["part1.mkv", "part2.mkv"] {
         std::fs::copy(root.join("ep").join(f), root.join("ep2").join(f)).unwrap();
     }
-    for id in ["ep", "ep2"] {
+    // Stream ids of this test only: workflow ids are `stream-ingest-{owner}-{stream}` on the
+    // Temporal server every test shares.
+    for (id, prefix) in [("wk", "ep"), ("wk2", "ep2")] {
         let (s, b) = app
             .post(
                 ALICE,
                 "/records/streams",
-                json!({"id": id, "prefix": id, "title": "Sunday"}),
+                json!({"id": id, "prefix": prefix, "title": "Sunday"}),
             )
             .await;
         assert_eq!(s, 201, "{b}");
     }
-    ingest(&app, "ep").await;
-    let single = results(&app, "ep").await;
+    ingest(&app, "wk").await;
+    let single = results(&app, "wk").await;
     // The comparison below is of real results, not of missing fields.
     for clip in single["clips"].as_array().unwrap() {
         assert!(
@@ -143,14 +145,14 @@ async fn two_cpu_and_two_gpu_workers_share_an_ingestion_with_single_worker_resul
     // A second worker of each kind joins the same queues.
     app.start_cpu_worker_with(one_slot).unwrap();
     app.start_gpu_worker(test_gpu_config()).unwrap();
-    ingest(&app, "ep2").await;
-    let shared = results(&app, "ep2").await;
+    ingest(&app, "wk2").await;
+    let shared = results(&app, "wk2").await;
     assert_eq!(
         shared, single,
         "two workers of each kind give the single-worker results"
     );
 
-    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "ep2")).await;
+    let history = fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "wk2")).await;
     let (started, completions) = activity_runs(&history);
     assert!(!completions.is_empty());
     assert!(
@@ -174,7 +176,7 @@ async fn two_cpu_and_two_gpu_workers_share_an_ingestion_with_single_worker_resul
 
     // Both proposals approved at once: two publishes (render, exports) on the shared workers,
     // each step done once, each render a real file of the episode's length.
-    let (_, eps) = app.get(ALICE, "/stream/ep2/episodes").await;
+    let (_, eps) = app.get(ALICE, "/stream/wk2/episodes").await;
     let ids: Vec<String> = eps["items"]
         .as_array()
         .unwrap()
@@ -182,7 +184,7 @@ async fn two_cpu_and_two_gpu_workers_share_an_ingestion_with_single_worker_resul
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();
     let (s, b) = app
-        .post(ALICE, "/stream/ep2/review", json!({"approve": ids}))
+        .post(ALICE, "/stream/wk2/review", json!({"approve": ids}))
         .await;
     assert_eq!(s, 202, "{b}");
     let mut publish_runs = Vec::new();
