@@ -35,10 +35,10 @@
 //!   Postgres takes 1000. Update is `UpdateItem` with `attribute_exists(PK)` (absent, or another
 //!   user's: [`StoreError::NotFound`]); upsert the same without the condition; delete is
 //!   conditional too.
-//! - **Limits that Postgres does not have**: an item is at most 400 KB (a large transcription or
-//!   speech map of a long clip would be refused as an invalid write; the production path is to
-//!   keep such documents in the blob store and the key in the record), numbers at most 38
-//!   significant digits and ±1E+126.
+//! - **Limits that Postgres does not have**: an item is at most 400 KB (a client's record over
+//!   that is refused as an invalid write; the pipeline's large documents — a long clip's
+//!   transcription or speech map — are kept in Postgres by [`split::DynamoPgStore`], the item
+//!   holding a marker), numbers at most 38 significant digits and ±1E+126.
 //!
 //! [`split::DynamoPgStore`] is the whole system of record of a DynamoDB deployment: these
 //! records, the pipeline's typed writes and tasks here, search, chat and widgets in Postgres.

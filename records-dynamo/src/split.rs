@@ -41,6 +41,32 @@ use serde_json::{Map, Value, json};
 
 use crate::{DynamoRecordStore, Presence};
 
+/// Serialized size above which a server-written field is kept in Postgres (`record_documents`)
+/// and the DynamoDB item holds a marker: DynamoDB refuses items over 400 KB, and a 4-hour
+/// clip's transcription with word times is megabytes. A dozen fields at this size stay under.
+pub const INLINE_LIMIT: usize = 32 * 1024;
+
+const MARKER_KEY: &str = "$document";
+
+/// What the item holds instead of a document kept in Postgres, shaped like the field (an
+/// object, or a one-element array for array fields) so the catalog's types still hold.
+fn marker_for(value: &Value) -> Value {
+    let marker = json!({ MARKER_KEY: "postgres" });
+    if value.is_array() {
+        json!([marker])
+    } else {
+        marker
+    }
+}
+
+fn is_marker(value: &Value) -> bool {
+    let is = |v: &Value| {
+        v.as_object()
+            .is_some_and(|m| m.len() == 1 && m.contains_key(MARKER_KEY))
+    };
+    is(value) || value.as_array().is_some_and(|a| a.len() == 1 && is(&a[0]))
+}
+
 /// How many times a read-modify-write retries after losing a race to another writer.
 const OPTIMISTIC_ATTEMPTS: usize = 8;
 
@@ -88,9 +114,100 @@ impl DynamoPgStore {
         body: Value,
         presence: Presence,
     ) -> StoreResult<crate::Merged> {
-        self.dynamo
-            .server_merge(user_id, resource, id, &fields(body), presence)
-            .await
+        let mut fields = fields(body);
+        // Large documents go to Postgres first, so the item never names one that is missing.
+        let mut large = Vec::new();
+        let mut small = Vec::new();
+        for (name, value) in fields.iter_mut() {
+            if serde_json::to_vec(value).map_or(0, |b| b.len()) > INLINE_LIMIT {
+                large.push((name.clone(), std::mem::replace(value, marker_for(value))));
+            } else {
+                small.push(name.clone());
+            }
+        }
+        for (field, doc) in &large {
+            sqlx::query(
+                "INSERT INTO record_documents (user_id, resource, record_id, field, doc)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id, resource, record_id, field)
+                 DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()",
+            )
+            .bind(user_id)
+            .bind(resource.name)
+            .bind(id)
+            .bind(field)
+            .bind(sqlx::types::Json(doc))
+            .execute(self.pg.pool())
+            .await?;
+        }
+        let merged = self
+            .dynamo
+            .server_merge(user_id, resource, id, &fields, presence)
+            .await?;
+        // A field written small again no longer needs its old document.
+        sqlx::query(
+            "DELETE FROM record_documents
+             WHERE user_id = $1 AND resource = $2 AND record_id = $3 AND field = ANY($4)",
+        )
+        .bind(user_id)
+        .bind(resource.name)
+        .bind(id)
+        .bind(&small)
+        .execute(self.pg.pool())
+        .await?;
+        Ok(merged)
+    }
+
+    /// Puts the documents kept in Postgres back into the records that name them.
+    async fn inline_documents(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        records: &mut [Value],
+    ) -> StoreResult<()> {
+        let ids: Vec<String> = records
+            .iter()
+            .filter(|r| r.as_object().is_some_and(|m| m.values().any(is_marker)))
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, Value)> = sqlx::query_as(
+            "SELECT record_id, field, doc FROM record_documents
+             WHERE user_id = $1 AND resource = $2 AND record_id = ANY($3)",
+        )
+        .bind(user_id)
+        .bind(resource.name)
+        .bind(&ids)
+        .fetch_all(self.pg.pool())
+        .await?;
+        for record in records.iter_mut() {
+            let id = record["id"].as_str().unwrap_or_default().to_string();
+            for (_, field, doc) in rows.iter().filter(|(r, _, _)| *r == id) {
+                if record.get(field).is_some_and(is_marker) {
+                    record[field] = doc.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget_documents(
+        &self,
+        user_id: &str,
+        resource: &Resource,
+        id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM record_documents WHERE user_id = $1 AND resource = $2 AND record_id = $3",
+        )
+        .bind(user_id)
+        .bind(resource.name)
+        .bind(id)
+        .execute(self.pg.pool())
+        .await?;
+        Ok(())
     }
 
     /// Reads a record, changes it with `change` and writes it back only if nobody wrote it in
@@ -104,7 +221,7 @@ impl DynamoPgStore {
         change: impl Fn(&Value) -> StoreResult<Value>,
     ) -> StoreResult<()> {
         for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let current = self.dynamo.get(user_id, resource, id).await?;
+            let current = self.get(user_id, resource, id).await?;
             let version = current["updated_at"]
                 .as_str()
                 .unwrap_or_default()
@@ -125,8 +242,7 @@ impl DynamoPgStore {
     }
 
     async fn episodes_of_stream(&self, user_id: &str, stream_id: &str) -> StoreResult<Vec<Value>> {
-        self.dynamo
-            .related(user_id, &EPISODES, "stream_id", stream_id)
+        self.related(user_id, &EPISODES, "stream_id", stream_id)
             .await
     }
 }
@@ -144,9 +260,13 @@ impl RecordStore for DynamoPgStore {
         resource: &Resource,
         query: &ListQuery,
     ) -> StoreResult<RecordPage> {
-        self.records_of(resource)
+        let mut page = self
+            .records_of(resource)
             .list(user_id, resource, query)
-            .await
+            .await?;
+        self.inline_documents(user_id, resource, &mut page.items)
+            .await?;
+        Ok(page)
     }
 
     async fn related(
@@ -156,13 +276,21 @@ impl RecordStore for DynamoPgStore {
         field: &str,
         value: &str,
     ) -> StoreResult<Vec<Value>> {
-        self.records_of(resource)
+        let mut records = self
+            .records_of(resource)
             .related(user_id, resource, field, value)
-            .await
+            .await?;
+        self.inline_documents(user_id, resource, &mut records)
+            .await?;
+        Ok(records)
     }
 
     async fn get(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<Value> {
-        self.records_of(resource).get(user_id, resource, id).await
+        let mut record = [self.records_of(resource).get(user_id, resource, id).await?];
+        self.inline_documents(user_id, resource, &mut record)
+            .await?;
+        let [record] = record;
+        Ok(record)
     }
 
     async fn create(
@@ -203,7 +331,8 @@ impl RecordStore for DynamoPgStore {
     async fn delete(&self, user_id: &str, resource: &Resource, id: &str) -> StoreResult<()> {
         self.records_of(resource)
             .delete(user_id, resource, id)
-            .await
+            .await?;
+        self.forget_documents(user_id, resource, id).await
     }
 }
 
@@ -211,7 +340,6 @@ impl RecordStore for DynamoPgStore {
 impl PipelineStore for DynamoPgStore {
     async fn get_stream(&self, user_id: &str, stream_id: &str) -> StoreResult<Stream> {
         let doc = self
-            .dynamo
             .get(user_id, &STREAMS, stream_id)
             .await
             .map_err(|_| StoreError::NotFound(format!("stream '{stream_id}' not found")))?;
@@ -256,7 +384,7 @@ impl PipelineStore for DynamoPgStore {
             if input.failures.iter().any(|f| &f.key == key) {
                 continue;
             }
-            let clip = match self.dynamo.get(user, &VIDEO_CLIPS, key).await {
+            let clip = match self.get(user, &VIDEO_CLIPS, key).await {
                 Ok(clip) if clip.get("error").is_none() => clip,
                 _ => {
                     return Err(StoreError::Invalid(format!(
@@ -288,13 +416,12 @@ impl PipelineStore for DynamoPgStore {
         }
         let kept: HashSet<&String> = input.keys.iter().collect();
         for stale in self
-            .dynamo
             .related(user, &VIDEO_CLIPS, "stream_id", &input.stream_id)
             .await?
         {
             let id = stale["id"].as_str().unwrap_or_default();
             if !kept.contains(&id.to_string()) {
-                match self.dynamo.delete(user, &VIDEO_CLIPS, id).await {
+                match self.delete(user, &VIDEO_CLIPS, id).await {
                     Ok(()) | Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
@@ -358,7 +485,6 @@ impl PipelineStore for DynamoPgStore {
 
     async fn get_clip(&self, user_id: &str, key: &str) -> StoreResult<VideoClip> {
         let doc = self
-            .dynamo
             .get(user_id, &VIDEO_CLIPS, key)
             .await
             .map_err(|_| StoreError::NotFound(format!("clip '{key}' not found")))?;
@@ -366,14 +492,14 @@ impl PipelineStore for DynamoPgStore {
     }
 
     async fn speech_track(&self, user_id: &str, stream_id: &str) -> StoreResult<Option<u32>> {
-        let from_stream = match self.dynamo.get(user_id, &STREAMS, stream_id).await {
+        let from_stream = match self.get(user_id, &STREAMS, stream_id).await {
             Ok(s) => s["speech_track"].as_i64(),
             Err(StoreError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
         let track = match from_stream {
             Some(t) => Some(t),
-            None => match self.dynamo.get(user_id, &PROFILES, user_id).await {
+            None => match self.get(user_id, &PROFILES, user_id).await {
                 Ok(p) => p["speechTrack"].as_i64(),
                 Err(StoreError::NotFound(_)) => None,
                 Err(e) => return Err(e),
@@ -533,7 +659,6 @@ impl InsightStore for DynamoPgStore {
 
     async fn stream_clips(&self, user_id: &str, stream_id: &str) -> StoreResult<Vec<VideoClip>> {
         let mut clips = self
-            .dynamo
             .related(user_id, &VIDEO_CLIPS, "stream_id", stream_id)
             .await?
             .into_iter()
@@ -591,7 +716,7 @@ impl InsightStore for DynamoPgStore {
         for old in self.episodes_of_stream(user_id, stream_id).await? {
             if old["review_status"] == ReviewStatus::AwaitingReview.as_str() {
                 let id = old["id"].as_str().unwrap_or_default();
-                match self.dynamo.delete(user_id, &EPISODES, id).await {
+                match self.delete(user_id, &EPISODES, id).await {
                     Ok(()) | Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
@@ -730,7 +855,6 @@ impl InsightStore for DynamoPgStore {
 impl PublishStore for DynamoPgStore {
     async fn get_episode(&self, user_id: &str, episode_id: &str) -> StoreResult<Episode> {
         let doc = self
-            .dynamo
             .get(user_id, &EPISODES, episode_id)
             .await
             .map_err(|_| StoreError::NotFound(format!("episode '{episode_id}' not found")))?;
@@ -749,7 +873,6 @@ impl PublishStore for DynamoPgStore {
 
     async fn profile(&self, user_id: &str) -> StoreResult<Profile> {
         let page = self
-            .dynamo
             .list(
                 user_id,
                 &PROFILES,
@@ -766,7 +889,7 @@ impl PublishStore for DynamoPgStore {
     }
 
     async fn get_series(&self, user_id: &str, series_id: &str) -> StoreResult<Option<Series>> {
-        match self.dynamo.get(user_id, &SERIES, series_id).await {
+        match self.get(user_id, &SERIES, series_id).await {
             Ok(doc) => typed_record(doc, "series", series_id).map(Some),
             Err(StoreError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -1000,7 +1123,7 @@ impl ChatStore for DynamoPgStore {
         user_id: &str,
         stream_id: &str,
     ) -> StoreResult<Option<DateTime<Utc>>> {
-        match self.dynamo.get(user_id, &STREAMS, stream_id).await {
+        match self.get(user_id, &STREAMS, stream_id).await {
             Ok(stream) => Ok(stream["stream_date"]
                 .as_str()
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -1032,7 +1155,7 @@ impl ChatStore for DynamoPgStore {
         user_id: &str,
         stream_id: &str,
     ) -> StoreResult<Vec<gt_types::chat::ChatPeak>> {
-        match self.dynamo.get(user_id, &STREAMS, stream_id).await {
+        match self.get(user_id, &STREAMS, stream_id).await {
             Ok(stream) => {
                 Ok(serde_json::from_value(stream["chat_highlights"].clone()).unwrap_or_default())
             }
