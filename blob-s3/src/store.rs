@@ -149,22 +149,8 @@ impl S3BlobStore {
         let part_size = COPY_PART_SIZE
             .min(self.copy_part_threshold)
             .max(size.div_ceil(MAX_PARTS));
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&s3_key)
-            .content_type(content_type(key))
-            .storage_class(StorageClass::from(class))
-            .send()
-            .await
-            .map_err(|e| self.err("CreateMultipartUpload", key, e))?;
-        let upload_id = created.upload_id().ok_or_else(|| {
-            StoreError::Backend(anyhow::anyhow!(
-                "S3 CreateMultipartUpload for {s3_key:?} returned no upload id"
-            ))
-        })?;
-        let result = async {
+        let (s3_key, source) = (&s3_key, &source);
+        self.multipart(key, s3_key, Some(class), |upload_id| async move {
             let mut parts = Vec::new();
             let mut offset = 0u64;
             while offset < size {
@@ -174,10 +160,10 @@ impl S3BlobStore {
                     .client
                     .upload_part_copy()
                     .bucket(&self.bucket)
-                    .key(&s3_key)
-                    .upload_id(upload_id)
+                    .key(s3_key)
+                    .upload_id(&upload_id)
                     .part_number(number)
-                    .copy_source(&source)
+                    .copy_source(source)
                     .copy_source_range(format!("bytes={offset}-{last}"))
                     .send()
                     .await
@@ -193,10 +179,45 @@ impl S3BlobStore {
                 );
                 offset = last + 1;
             }
+            Ok(parts)
+        })
+        .await
+    }
+
+    /// One multipart upload: created (in `class`, if given), its parts made by `parts`, then
+    /// completed; on any failure it is aborted so no parts linger (and bill) in the bucket.
+    async fn multipart<F, Fut>(
+        &self,
+        key: &str,
+        s3_key: &str,
+        class: Option<&str>,
+        parts: F,
+    ) -> StoreResult<()>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = StoreResult<Vec<CompletedPart>>>,
+    {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(s3_key)
+            .content_type(content_type(key))
+            .set_storage_class(class.map(StorageClass::from))
+            .send()
+            .await
+            .map_err(|e| self.err("CreateMultipartUpload", key, e))?;
+        let upload_id = created.upload_id().ok_or_else(|| {
+            StoreError::Backend(anyhow::anyhow!(
+                "S3 CreateMultipartUpload for {s3_key:?} returned no upload id"
+            ))
+        })?;
+        let result = async {
+            let parts = parts(upload_id.to_string()).await?;
             self.client
                 .complete_multipart_upload()
                 .bucket(&self.bucket)
-                .key(&s3_key)
+                .key(s3_key)
                 .upload_id(upload_id)
                 .multipart_upload(
                     CompletedMultipartUpload::builder()
@@ -209,15 +230,23 @@ impl S3BlobStore {
             Ok(())
         }
         .await;
-        if result.is_err() {
-            let _ = self
+        if result.is_err()
+            && let Err(abort) = self
                 .client
                 .abort_multipart_upload()
                 .bucket(&self.bucket)
-                .key(&s3_key)
+                .key(s3_key)
                 .upload_id(upload_id)
                 .send()
-                .await;
+                .await
+        {
+            // The bucket's lifecycle rule for incomplete uploads is the backstop.
+            tracing::warn!(
+                key = s3_key,
+                upload_id,
+                error = %DisplayErrorContext(&abort),
+                "could not abort a failed multipart upload"
+            );
         }
         result
     }
@@ -320,59 +349,11 @@ impl S3BlobStore {
     ) -> StoreResult<()> {
         // Grow the parts when the file would need more than S3's 10 000.
         let part_size = self.part_size.max(size.div_ceil(MAX_PARTS));
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(s3_key)
-            .content_type(content_type(key))
-            .send()
-            .await
-            .map_err(|e| self.err("CreateMultipartUpload", key, e))?;
-        let upload_id = created.upload_id().ok_or_else(|| {
-            StoreError::Backend(anyhow::anyhow!(
-                "S3 CreateMultipartUpload for {s3_key:?} returned no upload id"
-            ))
-        })?;
-        let result = async {
-            let parts = self
-                .upload_parts(key, s3_key, upload_id, path, size, part_size)
-                .await?;
-            self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(s3_key)
-                .upload_id(upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
+        self.multipart(key, s3_key, None, |upload_id| async move {
+            self.upload_parts(key, s3_key, &upload_id, path, size, part_size)
                 .await
-                .map_err(|e| self.err("CompleteMultipartUpload", key, e))?;
-            Ok(())
-        }
-        .await;
-        if result.is_err()
-            && let Err(abort) = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(s3_key)
-                .upload_id(upload_id)
-                .send()
-                .await
-        {
-            // The bucket's lifecycle rule for incomplete uploads is the backstop.
-            tracing::warn!(
-                key = s3_key,
-                upload_id,
-                error = %DisplayErrorContext(&abort),
-                "could not abort a failed multipart upload"
-            );
-        }
-        result
+        })
+        .await
     }
 
     /// Uploads the parts of `path`, `upload_concurrency` at a time, reading each straight from
