@@ -89,6 +89,15 @@ fn fields(value: Value) -> Map<String, Value> {
     }
 }
 
+/// Names a missing record the way the Postgres store does (`clip 'k' not found`); every other
+/// error (a DynamoDB or Postgres failure, which a retry may cure) passes through unchanged.
+fn not_found_as<'a>(what: &'static str, id: &'a str) -> impl FnOnce(StoreError) -> StoreError + 'a {
+    move |e| match e {
+        StoreError::NotFound(_) => StoreError::NotFound(format!("{what} '{id}' not found")),
+        e => e,
+    }
+}
+
 fn serialized<T: serde::Serialize>(value: &T) -> StoreResult<Value> {
     serde_json::to_value(value).map_err(|e| StoreError::Backend(e.into()))
 }
@@ -342,7 +351,7 @@ impl PipelineStore for DynamoPgStore {
         let doc = self
             .get(user_id, &STREAMS, stream_id)
             .await
-            .map_err(|_| StoreError::NotFound(format!("stream '{stream_id}' not found")))?;
+            .map_err(not_found_as("stream", stream_id))?;
         typed_record(doc, "stream", stream_id)
     }
 
@@ -487,7 +496,7 @@ impl PipelineStore for DynamoPgStore {
         let doc = self
             .get(user_id, &VIDEO_CLIPS, key)
             .await
-            .map_err(|_| StoreError::NotFound(format!("clip '{key}' not found")))?;
+            .map_err(not_found_as("clip", key))?;
         typed_record(doc, "clip", key)
     }
 
@@ -520,7 +529,7 @@ impl PipelineStore for DynamoPgStore {
         self.merge(user_id, &VIDEO_CLIPS, key, body, Presence::MustExist)
             .await
             .map(|_| ())
-            .map_err(|_| StoreError::NotFound(format!("clip '{key}' not found")))
+            .map_err(not_found_as("clip", key))
     }
 
     async fn save_transcript(
@@ -534,10 +543,7 @@ impl PipelineStore for DynamoPgStore {
         let body = json!({"transcription": serialized(transcript)?});
         self.merge(user_id, &VIDEO_CLIPS, key, body, Presence::MustExist)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => StoreError::NotFound(format!("clip '{key}' not found")),
-                e => e,
-            })?;
+            .map_err(not_found_as("clip", key))?;
         self.pg
             .replace_transcript_segments(user_id, stream_id, key, start_time, transcript)
             .await
@@ -553,12 +559,7 @@ impl PipelineStore for DynamoPgStore {
         self.merge(user_id, &STREAMS, stream_id, body, Presence::MustExist)
             .await
             .map(|_| ())
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => {
-                    StoreError::NotFound(format!("stream '{stream_id}' not found"))
-                }
-                e => e,
-            })
+            .map_err(not_found_as("stream", stream_id))
     }
 
     async fn save_preview(&self, user_id: &str, key: &str, preview: &Preview) -> StoreResult<()> {
@@ -572,7 +573,7 @@ impl PipelineStore for DynamoPgStore {
         self.merge(user_id, &VIDEO_CLIPS, key, body, Presence::MustExist)
             .await
             .map(|_| ())
-            .map_err(|_| StoreError::NotFound(format!("clip '{key}' not found")))
+            .map_err(not_found_as("clip", key))
     }
 }
 
@@ -623,7 +624,7 @@ impl InsightStore for DynamoPgStore {
         self.merge(user_id, &VIDEO_CLIPS, key, body, Presence::MustExist)
             .await
             .map(|_| ())
-            .map_err(|_| StoreError::NotFound(format!("clip '{key}' not found")))
+            .map_err(not_found_as("clip", key))
     }
 
     async fn replace_windows(
@@ -857,7 +858,7 @@ impl PublishStore for DynamoPgStore {
         let doc = self
             .get(user_id, &EPISODES, episode_id)
             .await
-            .map_err(|_| StoreError::NotFound(format!("episode '{episode_id}' not found")))?;
+            .map_err(not_found_as("episode", episode_id))?;
         typed_record(doc, "episode", episode_id)
     }
 
@@ -944,12 +945,7 @@ impl PublishStore for DynamoPgStore {
             Ok(Value::Object(body))
         })
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                StoreError::NotFound(format!("episode '{episode_id}' not found"))
-            }
-            e => e,
-        })
+        .map_err(not_found_as("episode", episode_id))
     }
 
     async fn oauth(
