@@ -765,6 +765,31 @@ pub async fn wait_for_ingest_within(
     }
 }
 
+/// Waits until the stream's run has built every usable clip's preview (previews are built
+/// after the proposals, while the run waits for review); returns the progress.
+pub async fn wait_for_previews(app: &TestApp, user: &str, stream_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let (status, body) = app
+            .get(user, &format!("/stream/{stream_id}/progress"))
+            .await;
+        assert_eq!(status, 200, "progress: {body}");
+        let p = &body["progress"];
+        if p["clips_previewed"].as_u64() >= p["clips_done"].as_u64() {
+            return body;
+        }
+        assert_eq!(
+            body["status"], "RUNNING",
+            "ended before its previews: {body}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "previews not built: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A WebSocket client connection.
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

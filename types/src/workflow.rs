@@ -105,9 +105,10 @@ pub struct IngestProgress {
 }
 
 impl IngestProgress {
-    /// Recomputes `percent` of the work before review: probing counts for 5 %, speech maps
-    /// for 15 %, transcripts for 35 %, previews for 30 %, summaries and embeddings for 5 % each
-    /// and the proposals for the last 5 % (roughly their share of the wall time).
+    /// Recomputes `percent` of the ingestion: probing counts for 5 %, speech maps for 10 %,
+    /// transcripts for 60 %, summaries and embeddings for 5 % each, the proposals for 10 %
+    /// (roughly their share of the time to review) and previews, built while the run waits for
+    /// review, for the last 5 %.
     pub fn update_percent(&mut self) {
         let total = f64::from(self.clips_total.max(1));
         let probed = f64::from(self.clips_done + self.clips_failed) / total;
@@ -122,12 +123,12 @@ impl IngestProgress {
             0.0
         };
         self.percent = (5.0 * probed
-            + 15.0 * share(self.clips_analyzed)
-            + 35.0 * share(self.clips_transcribed)
-            + 30.0 * share(self.clips_previewed)
+            + 10.0 * share(self.clips_analyzed)
+            + 60.0 * share(self.clips_transcribed)
+            + 5.0 * share(self.clips_previewed)
             + 5.0 * share(self.clips_summarized)
             + 5.0 * share(self.clips_embedded)
-            + 5.0 * proposed)
+            + 10.0 * proposed)
             .clamp(0.0, 100.0);
     }
 }

@@ -66,6 +66,10 @@ pub const PATCH_STAGE_TASKS: &str = "stage-task-updates-v1";
 pub const PATCH_JOIN_RUNNING_PUBLISH: &str = "join-running-publish-v1";
 /// A re-ingest of an archived stream restores its recordings first (waiting durably).
 pub const PATCH_RESTORE_BEFORE_INGEST: &str = "restore-before-ingest-v1";
+/// Previews are built after the proposals are written (while the run waits for review), one
+/// clip at a time: the review needs the transcripts, summaries and proposals, not the HLS
+/// previews, and the preview encodes used to share the cores with transcription.
+pub const PATCH_PREVIEWS_AFTER_PROPOSALS: &str = "previews-after-proposals-v1";
 
 /// A review the main loop has not acted on yet; `recorded` when the update handler already
 /// wrote it (a legacy signal is recorded by the main loop).
@@ -321,8 +325,16 @@ impl StreamIngest {
             ..Default::default()
         };
         let mut transcribed = Vec::new();
+        let mut previews_after_proposals = false;
         if ctx.patched(PATCH_MEDIA_ANALYSIS) {
-            let analysed = Self::analyse(ctx, input, &finalized.clips, media.speech_track).await?;
+            previews_after_proposals = ctx.patched(PATCH_PREVIEWS_AFTER_PROPOSALS);
+            let previews = if previews_after_proposals {
+                Previews::AfterProposals
+            } else {
+                Previews::BesideTranscription
+            };
+            let analysed =
+                Self::analyse(ctx, input, &finalized.clips, media.speech_track, previews).await?;
             out.speech_seconds = analysed.speech_seconds;
             out.transcript_segments = analysed.segments;
             transcribed = analysed.transcribed;
@@ -330,7 +342,12 @@ impl StreamIngest {
         }
         if ctx.patched(PATCH_EPISODES) {
             Self::summarise_and_embed(ctx, input, &transcribed, &mut out, &mut failures).await?;
-            Self::propose_and_review(ctx, input, &mut out).await?;
+            // The proposals are ready for review before any preview is encoded; the previews
+            // are built while the run waits for the reviewer.
+            let previews = previews_after_proposals.then_some(finalized.clips.as_slice());
+            failures.extend(Self::propose_and_review(ctx, input, &mut out, previews).await?);
+        } else if previews_after_proposals {
+            failures.extend(Self::previews(ctx, input, &finalized.clips, 1).await?);
         }
         ctx.state_mut(|s| s.progress.percent = 100.0);
         out.failures = failures;
@@ -435,12 +452,15 @@ impl StreamIngest {
     }
 
     /// Proposes episodes, then (unless told not to) waits for review decisions, for as long
-    /// as it takes, starting an `EpisodePublish` child for each approved episode.
+    /// as it takes, starting an `EpisodePublish` child for each approved episode. With
+    /// `previews`, those clips' previews are built once the proposals are written, while the
+    /// run waits; their failures are returned.
     async fn propose_and_review(
-        ctx: &mut WorkflowContext<Self>,
+        ctx: &WorkflowContext<Self>,
         input: &StreamIngestInput,
         out: &mut StreamIngestOutput,
-    ) -> Result<(), Stop> {
+        previews: Option<&[ClipStart]>,
+    ) -> Result<Vec<ClipFailure>, Stop> {
         enter_stage(
             ctx,
             IngestStage::Proposing,
@@ -462,6 +482,28 @@ impl StreamIngest {
         let ids: Vec<String> = proposed.episodes.iter().map(|e| e.id.clone()).collect();
         out.episodes_proposed = ids.clone();
         ctx.state_mut(|s| s.progress.episodes_proposed = ids.len() as u32);
+        let Some(clips) = previews else {
+            Self::await_reviews(ctx, input, ids, out).await?;
+            return Ok(Vec::new());
+        };
+        // Each encode uses every core: one clip at a time.
+        let (reviewed, previewed) = join!(
+            Self::await_reviews(ctx, input, ids, out),
+            Self::previews(ctx, input, clips, 1)
+        );
+        let failures = previewed?;
+        reviewed?;
+        Ok(failures)
+    }
+
+    /// Unless the run was told not to, waits for review decisions on `ids`, for as long as it
+    /// takes, starting an `EpisodePublish` child for each approved episode.
+    async fn await_reviews(
+        ctx: &WorkflowContext<Self>,
+        input: &StreamIngestInput,
+        ids: Vec<String>,
+        out: &mut StreamIngestOutput,
+    ) -> Result<(), Stop> {
         if !input.await_review.unwrap_or(true) || ids.is_empty() {
             return Ok(());
         }
@@ -608,13 +650,14 @@ impl StreamIngest {
     }
 
     /// Speech maps for every clip; then transcripts (GPU queue, in order, each prompted with
-    /// the previous one's tail) alongside previews (CPU). A clip that fails is recorded and
-    /// skipped.
+    /// the previous one's tail), alongside previews (CPU) in runs recorded before
+    /// [`PATCH_PREVIEWS_AFTER_PROPOSALS`]. A clip that fails is recorded and skipped.
     async fn analyse(
         ctx: &mut WorkflowContext<Self>,
         input: &StreamIngestInput,
         clips: &[ClipStart],
         speech_track: Option<u32>,
+        previews: Previews,
     ) -> Result<Analysed, Stop> {
         let params = input.analysis.unwrap_or_default();
         let mut failures = Vec::new();
@@ -667,20 +710,28 @@ impl StreamIngest {
         let mut segments = 0;
         let mut transcribed_clips = Vec::new();
         if ctx.patched(PATCH_TRANSCRIPTION) {
-            ctx.state_mut(|s| {
-                s.progress.current = Some("transcribing and building previews".into())
-            });
-            let (transcribed, previewed) = join!(
-                Self::transcribe(ctx, input, &analysed),
-                Self::previews(ctx, input, clips)
-            );
+            let (transcribed, previewed) = if previews == Previews::AfterProposals {
+                ctx.state_mut(|s| s.progress.current = Some("transcribing".into()));
+                (
+                    Self::transcribe(ctx, input, &analysed).await,
+                    Ok(Vec::new()),
+                )
+            } else {
+                ctx.state_mut(|s| {
+                    s.progress.current = Some("transcribing and building previews".into())
+                });
+                join!(
+                    Self::transcribe(ctx, input, &analysed),
+                    Self::previews(ctx, input, clips, MAX_PARALLEL_ANALYSES)
+                )
+            };
             let (n, done, f) = transcribed?;
             segments = n;
             transcribed_clips = done;
             failures.extend(f);
             failures.extend(previewed?);
         } else {
-            failures.extend(Self::previews(ctx, input, clips).await?);
+            failures.extend(Self::previews(ctx, input, clips, MAX_PARALLEL_ANALYSES).await?);
         }
         Ok(Analysed {
             speech_seconds,
@@ -742,14 +793,15 @@ impl StreamIngest {
         Ok((segments, done, failures))
     }
 
-    /// Thumbnails and HLS previews, two clips at a time.
+    /// Thumbnails and HLS previews, `parallel` clips at a time.
     async fn previews(
         ctx: &WorkflowContext<Self>,
         input: &StreamIngestInput,
         clips: &[ClipStart],
+        parallel: usize,
     ) -> Result<Vec<ClipFailure>, Stop> {
         let mut failures = Vec::new();
-        for chunk in clips.chunks(MAX_PARALLEL_ANALYSES) {
+        for chunk in clips.chunks(parallel.max(1)) {
             let jobs = chunk.iter().map(|clip| {
                 ctx.execute_activity(
                     MediaActivities::make_preview,
@@ -884,6 +936,16 @@ impl StreamIngest {
             edited: review.edits.into_iter().map(|e| e.id).collect(),
         })
     }
+}
+
+/// When a run builds its previews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Previews {
+    /// Beside transcription, two clips at a time (runs recorded before
+    /// [`PATCH_PREVIEWS_AFTER_PROPOSALS`]).
+    BesideTranscription,
+    /// After the proposals are written, one clip at a time.
+    AfterProposals,
 }
 
 struct Analysed {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use gt_cli::media_gen::Segment;
 use gt_store::RecordStore;
-use gt_tests::{ALICE, AppOptions, BOB, Backends, TEST_BUCKET, TestApp, drain, websocket};
+use gt_tests::{
+    ALICE, AppOptions, BOB, Backends, TEST_BUCKET, TestApp, drain, wait_for_previews, websocket,
+};
 use serde_json::{Value, json};
 
 use crate::episodes::{two_topic_stream, wait_for_stage};
@@ -66,6 +68,8 @@ async fn a_dynamodb_and_s3_deployment_ingests_a_stream_end_to_end() {
     assert_eq!(s, 202, "{started}");
     let waiting = wait_for_stage(&app, "dyn", "awaiting_review").await;
     assert_eq!(waiting["progress"]["episodes_proposed"], 2, "{waiting}");
+    // Previews are built while the run waits for review.
+    wait_for_previews(&app, ALICE, "dyn").await;
 
     // Clip times from the files' true durations; the stream's totals.
     let (s, clips) = app.get(ALICE, "/records/video_clips/stream_id/dyn").await;

@@ -10,7 +10,7 @@ use gt_cli::media_gen::{Generated, RecordingSpec, Segment, generate};
 use gt_tests::{ALICE, AppOptions, BOB, TestApp, drain, wait_for_ingest, websocket};
 use serde_json::{Value, json};
 
-use crate::ingest::fetch_history;
+use crate::ingest::{fetch_history, find_key};
 
 const CASTLE: &[&str] = &[
     "Welcome back to the stream everyone.",
@@ -434,9 +434,32 @@ async fn a_recording_becomes_searchable_episodes_that_review_approves() {
         fetch_history(&app, &gt_types::stream_ingest_workflow_id(ALICE, "ep")).await;
     // `GT_RECORD_HISTORIES=dir ./gt test episodes` saves this run for the replay tests.
     if let Some(dir) = std::env::var_os("GT_RECORD_HISTORIES") {
-        let path = Path::new(&dir).join("stream_ingest_v5_review_update.json");
+        let path = Path::new(&dir).join("stream_ingest_v6_previews_after_proposals.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&parent_history).unwrap()).unwrap();
     }
+    // The proposals were written before any preview was encoded: the review never waits for
+    // the previews.
+    let events = parent_history["events"].as_array().unwrap();
+    let scheduled = |name: &str| {
+        events.iter().find_map(|e| {
+            let a = find_key(e, "ActivityTaskScheduledEventAttributes")?;
+            (a["activity_type"]["name"] == name).then(|| e["event_id"].as_u64().unwrap())
+        })
+    };
+    let propose = scheduled("episodes.propose").expect("proposals scheduled");
+    let proposed_at = events
+        .iter()
+        .find(|e| {
+            find_key(e, "ActivityTaskCompletedEventAttributes")
+                .is_some_and(|a| a["scheduled_event_id"].as_u64() == Some(propose))
+        })
+        .and_then(|e| e["event_id"].as_u64())
+        .expect("proposals completed");
+    let first_preview = scheduled("media.make_preview").expect("previews scheduled");
+    assert!(
+        first_preview > proposed_at,
+        "first preview scheduled at event {first_preview}, proposals done at {proposed_at}"
+    );
     let parent = parent_history.to_string();
     assert_eq!(
         parent

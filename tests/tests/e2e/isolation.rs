@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use gt_cli::media_gen::{RecordingSpec, SENTENCES, Segment, generate};
-use gt_tests::{ALICE, AppOptions, BOB, TestApp, drain, wait_for_ingest, websocket};
+use gt_tests::{
+    ALICE, AppOptions, BOB, TestApp, drain, wait_for_ingest, wait_for_previews, websocket,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -156,6 +158,8 @@ async fn two_users_with_same_named_streams_never_touch_each_other() {
     .await;
     wait_for_review(&app, ALICE).await;
     wait_for_review(&app, BOB).await;
+    wait_for_previews(&app, ALICE, "same").await;
+    wait_for_previews(&app, BOB, "same").await;
 
     let (_, alice_eps) = app.get(ALICE, "/stream/same/episodes").await;
     let (_, bob_eps) = app.get(BOB, "/stream/same/episodes").await;

@@ -36,6 +36,12 @@ const HISTORIES: &[(&str, &[u8])] = &[
         include_bytes!("../../histories/stream_ingest_v5_review_update.json"),
     ),
     (
+        // Previews built after the proposals, while the run waits for review, one clip at a
+        // time (`previews-after-proposals-v1`).
+        "stream_ingest_v6_previews_after_proposals",
+        include_bytes!("../../histories/stream_ingest_v6_previews_after_proposals.json"),
+    ),
+    (
         // An EpisodePublish child from before rendering existed: owner memo, then only the
         // publish request recorded (`gt up`'s sample, approved with the older binaries).
         "episode_publish_v1_request_only",

@@ -89,6 +89,8 @@ async fn ingest(app: &TestApp, stream: &str) {
         .await;
     assert_eq!(s, 202, "{b}");
     wait_for_stage(app, stream, "awaiting_review").await;
+    // Previews are built while the run waits for review.
+    gt_tests::wait_for_previews(app, ALICE, stream).await;
 }
 
 #[tokio::test]
