@@ -144,14 +144,16 @@ pub fn vad_model() -> std::path::PathBuf {
     p
 }
 
-/// Transcription as the tests run it: the real model, two threads.
+/// Transcription as the tests run it: the real model as the stack uses it by default
+/// (quantised, chunk length), two threads.
 pub fn test_gpu_config() -> GpuConfig {
     GpuConfig {
         model: whisper_model(),
         threads: 2,
-        chunk_s: gt_transcribe::activity::MAX_CHUNK_S,
+        chunk_s: gt_transcribe::activity::DEFAULT_CHUNK_S,
         lanes: 0,
         shutdown_grace: TEST_SHUTDOWN_GRACE,
+        quantization: gt_transcribe::worker::DEFAULT_QUANTIZATION,
     }
 }
 

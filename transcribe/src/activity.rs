@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gt_store::{BlobStore, PipelineStore, user_segment};
@@ -36,6 +36,11 @@ pub const PROMPT_CHARS: usize = 200;
 
 /// Longest chunk: one Whisper window.
 pub const MAX_CHUNK_S: f64 = 30.0;
+
+/// Longest chunk unless configured (`GT_TRANSCRIBE_CHUNK_S`): with the encoder fitted to each
+/// chunk, shorter chunks cost less per second of speech (attention grows with the square of
+/// the window), down to where Whisper lacks context (measured in bench/transcribe).
+pub const DEFAULT_CHUNK_S: f64 = 15.0;
 
 pub struct GpuActivitiesImpl {
     pub store: Arc<dyn PipelineStore>,
@@ -82,7 +87,40 @@ pub fn plan_chunks(audio: &SpeechAudio, levels: &[f64], max_s: f64) -> Vec<Chunk
     chunks
 }
 
-/// The middle of the quietest 0.2 s in `[a, b]` (speech-audio seconds).
+/// Shortest chunk [`plan_for_lanes`] makes to even out the lanes: shorter ones give Whisper
+/// too little context.
+pub const MIN_BALANCED_CHUNK_S: f64 = 8.0;
+
+/// [`plan_chunks`], with a chunk count that is a multiple of `lanes` where one is possible
+/// with chunks of at least [`MIN_BALANCED_CHUNK_S`]: with the encoder fitted to each chunk's
+/// length, 6 chunks of 23 s on 2 lanes finish together, where 5 of 27 s leave one lane idle
+/// for the last.
+pub fn plan_for_lanes(audio: &SpeechAudio, levels: &[f64], max_s: f64, lanes: usize) -> Vec<Chunk> {
+    let base = plan_chunks(audio, levels, max_s);
+    let lanes = lanes.max(1);
+    if lanes == 1 || base.len().is_multiple_of(lanes) {
+        return base;
+    }
+    let total: f64 = base.iter().map(|(a, b)| b - a).sum();
+    let max_s = max_s.clamp(1.0, MAX_CHUNK_S);
+    let target = base.len().next_multiple_of(lanes);
+    if total / (target as f64) < MIN_BALANCED_CHUNK_S {
+        return base;
+    }
+    // Chunk lengths from the even share upwards, in 0.25 s steps: the first plan whose count
+    // divides among the lanes.
+    let mut limit = total / target as f64;
+    while limit < max_s {
+        let plan = plan_chunks(audio, levels, limit);
+        if plan.len().is_multiple_of(lanes) && plan.len() <= target {
+            return plan;
+        }
+        limit += 0.25;
+    }
+    base
+}
+
+/// The middle of the quietest 0.2 s in `[a, b]` (speech-audio seconds), the latest of equals.
 fn quietest(levels: &[f64], a: f64, b: f64) -> f64 {
     const WIDTH: usize = 20;
     let (fa, fb) = (
@@ -92,11 +130,12 @@ fn quietest(levels: &[f64], a: f64, b: f64) -> f64 {
     if fb < fa + WIDTH {
         return b;
     }
+    // Of equally quiet moments (digital silence) the latest: the longest chunk, the fewest
+    // windows.
+    let sum = |k: usize| levels[k..k + WIDTH].iter().sum::<f64>();
     let best = (fa..=fb - WIDTH)
-        .min_by(|&i, &j| {
-            let sum = |k: usize| levels[k..k + WIDTH].iter().sum::<f64>();
-            sum(i).total_cmp(&sum(j))
-        })
+        .rev()
+        .min_by(|&i, &j| sum(i).total_cmp(&sum(j)))
         .unwrap_or(fa);
     (best + WIDTH / 2) as f64 / 100.0
 }
@@ -117,6 +156,11 @@ struct Partial {
     chunks_done: u32,
     language: String,
     chunks: BTreeMap<u32, Vec<TranscriptSegment>>,
+    /// The chunks the indices refer to (the plan depends on the worker's lanes; a retry on
+    /// another worker keeps this one). Empty in partials from before plans were kept, which
+    /// were planned by [`plan_chunks`] alone.
+    #[serde(default)]
+    plan: Vec<Chunk>,
 }
 
 /// What the lanes decode: chunks of `pcm` (16 kHz mono) and how.
@@ -132,23 +176,40 @@ pub struct LaneJob<'a> {
     pub abort: Arc<AtomicBool>,
 }
 
-/// Decodes each run of chunks on its own thread, all runs side by side. `on_done` gets every
-/// chunk's result as soon as it is ready; a lane stops at its first error.
+/// Decodes the chunks `todo` on `lanes` threads side by side, each lane taking the next chunk
+/// when it is free and reusing one decoding state. `on_done` gets every chunk's result as soon
+/// as it is ready; a lane stops at its first error.
 pub fn run_lanes(
     job: &LaneJob<'_>,
-    runs: Vec<Vec<u32>>,
+    todo: &[u32],
+    lanes: usize,
     on_done: &(dyn Fn(u32, Result<Decoded, String>) + Sync),
 ) {
+    let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for run in runs {
-            scope.spawn(move || {
-                for i in run {
+        for _ in 0..lanes.clamp(1, todo.len().max(1)) {
+            scope.spawn(|| {
+                let mut session = None;
+                loop {
                     if job.abort.load(Ordering::Relaxed) {
                         return;
                     }
+                    let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
                     let (a, b) = job.chunks[i as usize];
                     let (lo, hi) = (sample(a, job.pcm.len()), sample(b, job.pcm.len()));
-                    let out = job.transcriber.transcribe(
+                    if session.is_none() {
+                        match job.transcriber.session() {
+                            Ok(s) => session = Some(s),
+                            Err(e) => {
+                                on_done(i, Err(e));
+                                return;
+                            }
+                        }
+                    }
+                    let out = job.transcriber.transcribe_in(
+                        session.as_mut().expect("created above"),
                         &job.pcm[lo..hi],
                         if i == 0 { job.first_prompt } else { "" },
                         job.language,
@@ -167,28 +228,11 @@ pub fn run_lanes(
     });
 }
 
-/// Splits `todo` into at most `lanes` contiguous runs of about equal length.
-pub fn lane_runs(todo: &[u32], lanes: usize) -> Vec<Vec<u32>> {
-    if todo.is_empty() {
-        return Vec::new();
-    }
-    let lanes = lanes.clamp(1, todo.len());
-    let per = todo.len().div_ceil(lanes);
-    todo.chunks(per).map(<[u32]>::to_vec).collect()
-}
-
 fn partial_key(user_id: &str, clip_key: &str) -> String {
     format!(
         "{}/transcripts/{clip_key}.partial.json",
         user_segment(user_id)
     )
-}
-
-fn model_name(t: &Transcriber) -> String {
-    t.model_path()
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[activities]
@@ -221,7 +265,7 @@ impl GpuActivitiesImpl {
             .as_ref()
             .and_then(|t| serde_json::from_value::<Transcript>(t.clone()).ok())
             && existing.version == TRANSCRIPTION_VERSION
-            && existing.model == model_name(&self.transcriber)
+            && existing.model == self.transcriber.model_name()
             && existing.source == source
         {
             return Ok(TranscribedClip {
@@ -280,7 +324,8 @@ impl GpuActivitiesImpl {
                     .collect(),
             )
         };
-        let chunks = plan_chunks(&audio, &frame_levels(&pcm), self.chunk_s);
+        let levels = frame_levels(&pcm);
+        let planned = plan_for_lanes(&audio, &levels, self.chunk_s, self.lanes);
         let partial_key = partial_key(&input.user_id, &input.key);
         // A retry continues where the last attempt left off. Chunks are made durable before
         // they are heartbeated, so the partial is at least as far as the last heartbeat (which
@@ -292,22 +337,28 @@ impl GpuActivitiesImpl {
             .ok()
             .flatten()
             .unwrap_or(0);
-        let model_tag = format!("{}@{TRANSCRIPTION_VERSION}", model_name(&self.transcriber));
+        let model_tag = format!("{}@{TRANSCRIPTION_VERSION}", self.transcriber.model_name());
         let mut partial = Partial {
             source: source.clone(),
             model: model_tag.clone(),
+            plan: planned.clone(),
             ..Default::default()
         };
         if let Ok(bytes) = self.artifacts.get_bytes(&partial_key).await
-            && let Ok(p) = serde_json::from_slice::<Partial>(&bytes)
+            && let Ok(mut p) = serde_json::from_slice::<Partial>(&bytes)
             && p.source == source
             && p.model == model_tag
         {
             if p.chunks_done < heartbeated {
                 tracing::warn!(key = %input.key, heartbeated, durable = p.chunks_done, "partial transcript is behind the heartbeat");
             }
+            if p.plan.is_empty() {
+                p.plan = plan_chunks(&audio, &levels, self.chunk_s);
+            }
             partial = p;
         }
+        // The chunks of the attempt that started this transcript, whatever this worker's lanes.
+        let chunks = partial.plan.clone();
         let done_at_start = partial.chunks_done;
 
         // Decode the missing chunks in lanes; results come back here to be made durable.
@@ -316,8 +367,8 @@ impl GpuActivitiesImpl {
             .collect();
         let abort = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, Result<Decoded, String>)>();
-        let runs = lane_runs(&todo, self.lanes);
         {
+            let lanes = self.lanes;
             let (t, samples, lang, prompt, abort, chunks, threads) = (
                 self.transcriber.clone(),
                 pcm.clone(),
@@ -337,7 +388,7 @@ impl GpuActivitiesImpl {
                     threads_per_lane: threads,
                     abort,
                 };
-                run_lanes(&job, runs, &|i, out| {
+                run_lanes(&job, &todo, lanes, &|i, out| {
                     let _ = tx.send((i, out));
                 });
             });
@@ -401,7 +452,7 @@ impl GpuActivitiesImpl {
             text,
             segments,
             version: TRANSCRIPTION_VERSION.into(),
-            model: model_name(&self.transcriber),
+            model: self.transcriber.model_name(),
             source,
         };
         self.store
@@ -484,13 +535,46 @@ mod tests {
     }
 
     #[test]
-    fn lanes_take_contiguous_runs() {
+    fn chunk_counts_divide_among_the_lanes_when_they_can() {
+        // 120 s of talk, one stretch, quiet for 0.3 s at the end of every 5.3 s sentence;
+        // the loudest moments are where the planner must not cut.
+        let a = audio(&[120.0]);
+        let mut levels = vec![-20.0; (a.duration * 100.0) as usize + 1];
+        let mut t = 5.0;
+        while t < 120.0 {
+            let i = (t * 100.0) as usize;
+            for l in &mut levels[i..(i + 30).min(a.duration as usize * 100)] {
+                *l = -80.0;
+            }
+            t += 5.3;
+        }
+        let quiet = |x: f64| levels[((x * 100.0) as usize).min(levels.len() - 1)] < -50.0;
+        let base = plan_chunks(&a, &levels, 30.0);
+        assert_eq!(base.len() % 2, 1, "the case to balance: {base:?}");
+        assert_eq!(plan_for_lanes(&a, &levels, 30.0, 1), base);
+        for lanes in [2, 3, 4] {
+            let c = plan_for_lanes(&a, &levels, 30.0, lanes);
+            assert_eq!(c.len() % lanes, 0, "{lanes} lanes: {c:?}");
+            assert!(c.len() <= base.len().next_multiple_of(lanes), "{c:?}");
+            // Still the whole audio, in order, in chunks of one window at most, cut in pauses.
+            assert_eq!(c[0].0, 0.0);
+            assert_eq!(c.last().unwrap().1, 120.0);
+            for w in c.windows(2) {
+                assert_eq!(w[0].1, w[1].0);
+                assert!(quiet(w[0].1), "cut at {} is not in a pause", w[0].1);
+            }
+            assert!(
+                c.iter()
+                    .all(|(x, y)| y - x <= 30.0 + 1e-9 && y - x >= MIN_BALANCED_CHUNK_S / 2.0),
+                "{c:?}"
+            );
+        }
+        // Too little audio to give every lane a chunk of the minimum length: left as planned.
+        let short = audio(&[12.0]);
+        let levels = vec![-20.0; 1300];
         assert_eq!(
-            lane_runs(&[0, 1, 2, 3, 4], 2),
-            vec![vec![0, 1, 2], vec![3, 4]]
+            plan_for_lanes(&short, &levels, 30.0, 2),
+            plan_chunks(&short, &levels, 30.0)
         );
-        assert_eq!(lane_runs(&[2, 5], 4), vec![vec![2], vec![5]]);
-        assert_eq!(lane_runs(&[7], 1), vec![vec![7]]);
-        assert!(lane_runs(&[], 3).is_empty());
     }
 }

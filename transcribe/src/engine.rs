@@ -7,13 +7,45 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::quantize::{QuantType, quantize_model, read_model_index};
+
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
-    WhisperContextParameters,
+    WhisperContextParameters, WhisperState,
 };
+
+/// Encoder positions per second of audio (Whisper: 1500 for a 30 s window).
+const AUDIO_CTX_PER_SECOND: f64 = 50.0;
+/// Encoder positions added after the audio when the window is fitted (1.28 s of padding, as
+/// the model saw after every utterance in training), and the granularity the length is
+/// rounded up to.
+const AUDIO_CTX_MARGIN: i32 = 64;
+
+/// The encoder window for `samples` of 16 kHz audio: just the audio plus a margin instead of
+/// the full 30 s (the encoder's cost grows with its length, and a chunk shorter than a window
+/// would otherwise pay for the padding), never more than the model's `full` window.
+pub fn fitted_audio_ctx(samples: usize, full: i32) -> i32 {
+    let needed = (samples as f64 / 16_000.0 * AUDIO_CTX_PER_SECOND).ceil() as u32;
+    let margin = AUDIO_CTX_MARGIN as u32;
+    let padded = (needed + margin).div_ceil(margin) * margin;
+    (padded.min(i32::MAX as u32) as i32).min(full)
+}
 
 /// ggml model files start with the magic 0x67676d6c ("ggml" read as a little-endian u32).
 const GGML_MAGIC: [u8; 4] = [0x6c, 0x6d, 0x67, 0x67];
+
+/// Whether the model file at `path` holds quantised weights (its header's type is neither
+/// f32 nor f16).
+fn is_quantised(path: &Path) -> Result<bool, String> {
+    let index = read_model_index(path)?;
+    Ok(!matches!(index.hparams.ftype % 1000, 0 | 1))
+}
+
+/// Whether `a` was written after `b` (a quantised copy older than its model is made again).
+fn newer(a: &Path, b: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(a), modified(b)), (Some(x), Some(y)) if x >= y)
+}
 
 /// Checks that `path` is a ggml model file, with a message naming the path if not.
 pub fn check_model_file(path: &Path) -> Result<u64, String> {
@@ -40,6 +72,24 @@ pub fn check_model_file(path: &Path) -> Result<u64, String> {
 pub struct Transcriber {
     model_path: PathBuf,
     ctx: Mutex<Option<Arc<WhisperContext>>>,
+    /// Run the encoder over each chunk's own length ([`fitted_audio_ctx`]) instead of a full
+    /// 30 s window.
+    fit_window: bool,
+    /// Decode with weights quantised to this type: made from the f16 model on first load,
+    /// beside it (or in the temp dir when that is read-only) and reused.
+    quantization: Option<QuantType>,
+    /// Let Whisper write timestamp tokens (segment ends; on by default). Without them a chunk
+    /// is decoded in one pass (with them whisper.cpp starts a second pass, encoder and all, at
+    /// the last timestamp when the chunk goes on after it), ~2 % faster, but greedy decoding
+    /// then falls into repetition loops on some chunks (measured: a sentence repeated to the
+    /// token limit), so they stay on. Word times come from the DTW alignment either way.
+    timestamp_tokens: bool,
+}
+
+/// A decoding state (buffers sized for the model), reused for the chunks of one lane:
+/// creating one sizes every compute graph again.
+pub struct Session {
+    state: WhisperState,
 }
 
 /// A text token as decoded.
@@ -93,7 +143,97 @@ impl Transcriber {
         Self {
             model_path,
             ctx: Mutex::new(None),
+            fit_window: true,
+            timestamp_tokens: true,
+            quantization: None,
         }
+    }
+
+    /// Decodes with weights quantised to `kind` (`None`: the model file as it is). A model
+    /// file that is already quantised is used as it is.
+    pub fn with_quantization(mut self, kind: Option<QuantType>) -> Self {
+        self.quantization = kind;
+        self
+    }
+
+    /// The model as transcripts record it: the file's name, plus the quantisation made from
+    /// it (another model or quantisation transcribes a clip again).
+    pub fn model_name(&self) -> String {
+        let file = self
+            .model_path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self.quantization {
+            Some(kind) if !matches!(is_quantised(&self.model_path), Ok(true)) => {
+                format!("{file}@{kind}")
+            }
+            _ => file,
+        }
+    }
+
+    /// The file to load: the model, or its quantised copy (made now if missing).
+    fn file_to_load(&self) -> Result<PathBuf, String> {
+        let Some(kind) = self.quantization else {
+            return Ok(self.model_path.clone());
+        };
+        if is_quantised(&self.model_path)? {
+            return Ok(self.model_path.clone());
+        }
+        let stem = self
+            .model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let name = format!("{stem}-{kind}.bin");
+        let beside = self.model_path.with_file_name(&name);
+        let fallback = std::env::temp_dir()
+            .join("glowing-telegram-whisper")
+            .join(&name);
+        for out in [beside, fallback] {
+            if out.is_file() && is_quantised(&out).unwrap_or(false) && newer(&out, &self.model_path)
+            {
+                return Ok(out);
+            }
+            if let Some(dir) = out.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match quantize_model(&self.model_path, &out, kind) {
+                Ok(report) => {
+                    tracing::info!(model = %self.model_path.display(), out = %out.display(), %report, "quantised the Whisper model");
+                    return Ok(out);
+                }
+                Err(e) => {
+                    tracing::warn!(out = %out.display(), error = %e, "cannot write the quantised model here")
+                }
+            }
+        }
+        Err(format!(
+            "cannot write its {kind} copy beside it or in the temp dir"
+        ))
+    }
+
+    /// Whether Whisper writes timestamp tokens (on by default; off is kept to measure the
+    /// difference).
+    pub fn with_timestamp_tokens(mut self, on: bool) -> Self {
+        self.timestamp_tokens = on;
+        self
+    }
+
+    /// Whether the encoder runs over each chunk's own length (the default) or a full 30 s
+    /// window (as whisper.cpp does by default; kept to measure the difference).
+    pub fn with_fitted_window(mut self, fit: bool) -> Self {
+        self.fit_window = fit;
+        self
+    }
+
+    /// A decoding state to reuse across the chunks one thread decodes.
+    pub fn session(&self) -> Result<Session, String> {
+        let ctx = self.model()?;
+        let state = ctx
+            .create_state()
+            .map_err(|e| format!("Whisper state: {e}"))?;
+        Ok(Session { state })
     }
 
     pub fn model_path(&self) -> &Path {
@@ -107,6 +247,12 @@ impl Transcriber {
             return Ok(ctx.clone());
         }
         check_model_file(&self.model_path)?;
+        let file = self.file_to_load().map_err(|e| {
+            format!(
+                "Whisper model {}: cannot load: {e}",
+                self.model_path.display()
+            )
+        })?;
         let mut params = WhisperContextParameters::default();
         // Cross-attention alignment of the base model gives word times within tens of ms.
         params.dtw_parameters(DtwParameters {
@@ -115,12 +261,9 @@ impl Transcriber {
             },
             ..Default::default()
         });
-        let path = self.model_path.to_str().ok_or_else(|| {
-            format!(
-                "Whisper model {}: path is not UTF-8",
-                self.model_path.display()
-            )
-        })?;
+        let path = file
+            .to_str()
+            .ok_or_else(|| format!("Whisper model {}: path is not UTF-8", file.display()))?;
         let ctx = WhisperContext::new_with_params(path, params).map_err(|e| {
             format!(
                 "Whisper model {}: cannot load: {e}",
@@ -153,14 +296,41 @@ impl Transcriber {
         progress: impl FnMut(i32) + 'static,
         abort: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<Decoded, String> {
-        let ctx = self.model()?;
         if pcm.len() < 1600 {
             // Under 0.1 s there is nothing to say, and whisper.cpp refuses very short input.
+            self.model()?;
             return Ok(Decoded::default());
         }
-        let mut state = ctx
-            .create_state()
-            .map_err(|e| format!("Whisper state: {e}"))?;
+        let mut session = self.session()?;
+        self.transcribe_in(
+            &mut session,
+            pcm,
+            prompt,
+            language,
+            threads,
+            progress,
+            abort,
+        )
+    }
+
+    /// [`Transcriber::transcribe`] in a state of this transcriber's model made by
+    /// [`Transcriber::session`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn transcribe_in(
+        &self,
+        session: &mut Session,
+        pcm: &[f32],
+        prompt: &str,
+        language: Option<&str>,
+        threads: usize,
+        progress: impl FnMut(i32) + 'static,
+        abort: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Decoded, String> {
+        let ctx = self.model()?;
+        if pcm.len() < 1600 {
+            return Ok(Decoded::default());
+        }
+        let state = &mut session.state;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(threads.max(1) as i32);
         params.set_language(Some(language.unwrap_or("auto")));
@@ -174,6 +344,10 @@ impl Transcriber {
         params.set_print_timestamps(false);
         // Music notes, brackets and the like: Whisper's "[Music]" and "♪" are not speech.
         params.set_suppress_nst(true);
+        if self.fit_window {
+            params.set_audio_ctx(fitted_audio_ctx(pcm.len(), ctx.n_audio_ctx()));
+        }
+        params.set_no_timestamps(!self.timestamp_tokens);
         if !prompt.trim().is_empty() {
             params.set_initial_prompt(prompt);
         }
@@ -254,6 +428,24 @@ pub fn compression_ratio(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fitted_windows_cover_the_audio_with_a_margin_and_never_exceed_the_model() {
+        // DTW alignment needs the window to hold every mel frame (2 per position).
+        for secs in [0.1f64, 1.0, 7.3, 22.7, 28.6, 29.9, 30.0, 45.0] {
+            let samples = (secs * 16_000.0) as usize;
+            let ctx = fitted_audio_ctx(samples, 1500);
+            assert!(ctx <= 1500, "{secs} s: {ctx}");
+            assert!(ctx % 64 == 0 || ctx == 1500, "{secs} s: {ctx}");
+            let frames = (secs * 100.0).ceil() as i32;
+            assert!(2 * ctx >= frames.min(3000), "{secs} s: {ctx}");
+            if secs < 28.0 {
+                assert!(f64::from(ctx) >= secs * 50.0 + 64.0, "{secs} s: {ctx}");
+            }
+        }
+        assert_eq!(fitted_audio_ctx(22_700 * 16, 1500), 1216);
+        assert_eq!(fitted_audio_ctx(30 * 16_000, 1500), 1500);
+    }
 
     #[test]
     fn model_file_checks_name_the_path() {

@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod engine;
+pub mod quantize;
 pub mod timing;
 pub mod worker;
 

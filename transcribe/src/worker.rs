@@ -9,6 +9,7 @@ use temporalio_sdk::WorkerOptions;
 
 use crate::activity::GpuActivitiesImpl;
 use crate::engine::{Transcriber, check_model_file};
+use crate::quantize::QuantType;
 
 /// Configuration of the GPU worker, besides `gt_worker_kit::WorkerConfig`.
 #[derive(Debug, Clone)]
@@ -26,6 +27,21 @@ pub struct GpuConfig {
     /// `GT_SHUTDOWN_GRACE_SECS`: how long a running transcription may finish after a stop is
     /// asked (see `gt_worker_kit::DEFAULT_SHUTDOWN_GRACE`).
     pub shutdown_grace: std::time::Duration,
+    /// `GT_WHISPER_QUANT`: decode with the model's weights quantised to this type (`q8_0`,
+    /// the default: faster on CPUs at the f16 model's WER, see BENCHMARKS.md; `q5_1`, `q5_0`,
+    /// `q4_0`; `none` for the file as it is). The copy is made once, beside the model.
+    pub quantization: Option<QuantType>,
+}
+
+/// The quantisation used unless `GT_WHISPER_QUANT` says otherwise.
+pub const DEFAULT_QUANTIZATION: Option<QuantType> = Some(QuantType::Q8_0);
+
+/// `GT_WHISPER_QUANT`'s value: `none` (or `f16`) for the model file as it is, else a type.
+pub fn parse_quantization(value: &str) -> Result<Option<QuantType>, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "none" | "f16" => Ok(None),
+        other => other.parse().map(Some),
+    }
 }
 
 impl GpuConfig {
@@ -35,10 +51,21 @@ impl GpuConfig {
                 .map(PathBuf::from)
                 .context("GT_WHISPER_MODEL is not set (path to ggml-base.bin)")?,
             threads: env_parse("GT_WHISPER_THREADS", cpus())?,
-            chunk_s: env_parse("GT_TRANSCRIBE_CHUNK_S", crate::activity::MAX_CHUNK_S)?,
+            chunk_s: env_parse("GT_TRANSCRIBE_CHUNK_S", crate::activity::DEFAULT_CHUNK_S)?,
             lanes: env_parse("GT_WHISPER_LANES", 0)?,
             shutdown_grace: gt_worker_kit::shutdown_grace_from_env()?,
+            quantization: match env("GT_WHISPER_QUANT") {
+                Some(v) => {
+                    parse_quantization(&v).map_err(|e| anyhow::anyhow!("GT_WHISPER_QUANT: {e}"))?
+                }
+                None => DEFAULT_QUANTIZATION,
+            },
         })
+    }
+
+    /// The transcriber this configuration describes.
+    pub fn transcriber(&self) -> Transcriber {
+        Transcriber::new(self.model.clone()).with_quantization(self.quantization)
     }
 
     /// Lanes and threads per lane. A GPU runs one lane; CPU cores scale better as one-thread
@@ -72,7 +99,7 @@ pub fn gpu_worker_options(
         .register_activities(GpuActivitiesImpl {
             store: deps.store.clone(),
             artifacts: deps.artifacts.clone(),
-            transcriber: Arc::new(Transcriber::new(gpu.model.clone())),
+            transcriber: Arc::new(gpu.transcriber()),
             chunk_s: gpu.chunk_s,
             lanes,
             threads_per_lane,

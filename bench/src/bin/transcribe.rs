@@ -22,7 +22,10 @@ use gt_cli::media_gen::{
 };
 use gt_tests::wer;
 use gt_transcribe::Transcriber;
-use gt_transcribe::activity::{LaneJob, MAX_CHUNK_S, lane_runs, plan_chunks, run_lanes};
+use gt_transcribe::activity::{
+    DEFAULT_CHUNK_S, LaneJob, MAX_CHUNK_S, plan_chunks, plan_for_lanes, run_lanes,
+};
+use gt_transcribe::quantize::{QuantType, quantize_model};
 use gt_transcribe::timing::frame_levels;
 use gt_types::media::SpeechAudio;
 
@@ -142,11 +145,15 @@ fn read_pcm(wav: &Path) -> anyhow::Result<Vec<f32>> {
     Ok(pcm.into_iter().map(|s| f32::from(s) / 32768.0).collect())
 }
 
-/// `pcm` cut into chunks of at most one Whisper window, at quiet moments, as the transcription
-/// activity plans them.
-fn window_chunks(pcm: &[f32]) -> Vec<(f64, f64)> {
+/// `pcm` cut into chunks of at most `layout.max_chunk_s`, at quiet moments, as the
+/// transcription activity plans them for `lanes` (`balanced`), or the fewest chunks.
+fn window_chunks(pcm: &[f32], lanes: usize, layout: Layout) -> Vec<(f64, f64)> {
     let whole = SpeechAudio::whole("", pcm.len() as f64 / 16_000.0);
-    plan_chunks(&whole, &frame_levels(pcm), MAX_CHUNK_S)
+    if layout.balanced {
+        plan_for_lanes(&whole, &frame_levels(pcm), layout.max_chunk_s, lanes)
+    } else {
+        plan_chunks(&whole, &frame_levels(pcm), layout.max_chunk_s)
+    }
 }
 
 /// Transcribes the cut audio the way the transcription activity does (lanes side by side).
@@ -158,7 +165,6 @@ fn in_lanes(
     per_lane: usize,
 ) -> anyhow::Result<String> {
     let todo: Vec<u32> = (0..cuts.len() as u32).collect();
-    let runs = lane_runs(&todo, lanes);
     let results = std::sync::Mutex::new(std::collections::BTreeMap::new());
     let job = LaneJob {
         transcriber: t,
@@ -169,7 +175,7 @@ fn in_lanes(
         threads_per_lane: per_lane,
         abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
-    run_lanes(&job, runs, &|i, out| {
+    run_lanes(&job, &todo, lanes, &|i, out| {
         results.lock().unwrap().insert(i, out);
     });
     let mut text = Vec::new();
@@ -178,6 +184,72 @@ fn in_lanes(
         text.push(d.text());
     }
     Ok(text.join(" "))
+}
+
+/// One timed job of the comparison.
+type Job<'a> = Box<dyn FnMut() -> anyhow::Result<()> + 'a>;
+
+/// How a variant runs whisper.cpp and cuts the audio.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Encoder over each chunk's own length (else a full 30 s window).
+    fit_window: bool,
+    /// Timestamp tokens (else one decoding pass per chunk).
+    timestamps: bool,
+    /// Chunk counts that divide among the lanes (else the fewest chunks).
+    balanced: bool,
+    /// Longest chunk, seconds.
+    max_chunk_s: f64,
+}
+
+impl Layout {
+    /// What the transcription activity does.
+    const AS_CONFIGURED: Layout = Layout {
+        fit_window: true,
+        timestamps: true,
+        balanced: true,
+        max_chunk_s: DEFAULT_CHUNK_S,
+    };
+}
+
+/// One way of running our transcription, with the text of its last run.
+struct Variant {
+    name: String,
+    transcriber: Transcriber,
+    layout: Layout,
+    text: std::cell::RefCell<String>,
+}
+
+impl Variant {
+    fn new(name: &str, model: &Path, layout: Layout) -> anyhow::Result<Self> {
+        let transcriber = Transcriber::new(model.to_path_buf())
+            .with_fitted_window(layout.fit_window)
+            .with_timestamp_tokens(layout.timestamps);
+        transcriber.model().map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            name: name.into(),
+            transcriber,
+            layout,
+            text: Default::default(),
+        })
+    }
+}
+
+/// The f16 model the quantised ones are made from: `GT_WHISPER_F16_MODEL`, else
+/// `ggml-base.bin` beside the configured model.
+fn f16_model(configured: &Path) -> PathBuf {
+    std::env::var_os("GT_WHISPER_F16_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| configured.with_file_name("ggml-base.bin"))
+}
+
+/// `f16` quantised to `kind` by our tool, cached in the bench cache.
+fn quantized(f16: &Path, kind: QuantType) -> anyhow::Result<PathBuf> {
+    let out = cache_dir().join(format!("ggml-base-{kind}.bin"));
+    if !out.is_file() {
+        quantize_model(f16, &out, kind).map_err(anyhow::Error::msg)?;
+    }
+    Ok(out)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -196,25 +268,94 @@ fn main() -> anyhow::Result<()> {
     let (wav, reference) = speech_wav()?;
     let pcm = read_pcm(&wav)?;
     let audio_s = pcm.len() as f64 / 16_000.0;
-    let transcriber = Transcriber::new(model.clone());
-    transcriber.model().map_err(anyhow::Error::msg)?;
     let gpu = gt_transcribe::worker::GpuConfig {
         model: model.clone(),
         threads,
-        chunk_s: MAX_CHUNK_S,
+        chunk_s: DEFAULT_CHUNK_S,
         lanes: 0,
         shutdown_grace: gt_worker_kit::DEFAULT_SHUTDOWN_GRACE,
+        quantization: gt_transcribe::worker::DEFAULT_QUANTIZATION,
     };
     let (lanes, per_lane) = gpu.lanes_and_threads();
-    let cuts = window_chunks(&pcm);
+    // What the stack runs (the configured model quantised as the worker does it, windows
+    // fitted to the chunks, one pass per chunk, chunk counts balanced over the lanes).
+    let transcriber = gpu.transcriber();
+    transcriber.model().map_err(anyhow::Error::msg)?;
 
-    let mut our_text = String::new();
+    // Ours as configured, then the variants measured to choose it.
+    let mut variants = vec![Variant {
+        name: format!("ours: {}", transcriber.model_name()),
+        transcriber: gpu.transcriber(),
+        layout: Layout::AS_CONFIGURED,
+        text: Default::default(),
+    }];
+    variants[0]
+        .transcriber
+        .model()
+        .map_err(anyhow::Error::msg)?;
+    if env_usize("GT_BENCH_VARIANTS", 1) == 1 {
+        let f16 = f16_model(&model);
+        let q8 = quantized(&f16, QuantType::Q8_0)?;
+        let q5 = quantized(&f16, QuantType::Q5_1)?;
+        let before = Layout {
+            fit_window: false,
+            timestamps: true,
+            balanced: false,
+            max_chunk_s: MAX_CHUNK_S,
+        };
+        let fitted = Layout {
+            max_chunk_s: MAX_CHUNK_S,
+            ..Layout::AS_CONFIGURED
+        };
+        let one_pass = Layout {
+            timestamps: false,
+            ..fitted
+        };
+        let chunks_of = |max_chunk_s| Layout {
+            max_chunk_s,
+            ..Layout::AS_CONFIGURED
+        };
+        for (name, path, layout) in [
+            (
+                "f16, 30 s windows, fewest ≤30 s chunks (before issue 15)",
+                &f16,
+                before,
+            ),
+            ("f16, fitted windows, balanced ≤30 s chunks", &f16, fitted),
+            (
+                "f16, fitted windows, one pass, balanced ≤30 s chunks",
+                &f16,
+                one_pass,
+            ),
+            ("q8_0, fitted windows, balanced ≤30 s chunks", &q8, fitted),
+            (
+                "q8_0, fitted windows, one pass, balanced ≤30 s chunks",
+                &q8,
+                one_pass,
+            ),
+            ("q5_1, fitted windows, balanced ≤30 s chunks", &q5, fitted),
+            (
+                "q8_0, fitted windows, balanced ≤20 s chunks",
+                &q8,
+                chunks_of(20.0),
+            ),
+            (
+                "f16, fitted windows, balanced ≤15 s chunks",
+                &f16,
+                chunks_of(15.0),
+            ),
+            (
+                "q5_1, fitted windows, balanced ≤15 s chunks",
+                &q5,
+                chunks_of(15.0),
+            ),
+        ] {
+            variants.push(Variant::new(name, path, layout)?);
+        }
+    }
+
     let mut fw_text = String::new();
     let mut fw_times = Vec::new();
-    let mut ours_job = || -> anyhow::Result<()> {
-        our_text = in_lanes(&transcriber, &pcm, &cuts, lanes, per_lane)?;
-        Ok(())
-    };
     let mut fw_job = || -> anyhow::Result<()> {
         let out = Command::new(&python)
             .args(["-c", FW_SCRIPT])
@@ -240,29 +381,58 @@ fn main() -> anyhow::Result<()> {
         "audio: {} ({audio_s:.1} s of speech), {threads} threads (ours: {lanes} lanes x {per_lane}), greedy, word timestamps on both",
         wav.display()
     );
-    let medians = alternate(
-        runs,
-        &mut [
-            ("ours (whisper.cpp)", &mut ours_job),
-            ("faster-whisper", &mut fw_job),
-        ],
-    )?;
+    let mut jobs: Vec<(String, Job<'_>)> = variants
+        .iter()
+        .map(|v| {
+            let cuts = window_chunks(&pcm, lanes, v.layout);
+            let pcm = &pcm;
+            let job = move || -> anyhow::Result<()> {
+                let text = in_lanes(&v.transcriber, pcm, &cuts, lanes, per_lane)?;
+                *v.text.borrow_mut() = text;
+                Ok(())
+            };
+            (
+                v.name.clone(),
+                Box::new(job) as Box<dyn FnMut() -> anyhow::Result<()>>,
+            )
+        })
+        .collect();
+    let medians = {
+        let mut all: Vec<(&str, &mut dyn FnMut() -> anyhow::Result<()>)> = jobs
+            .iter_mut()
+            .map(|(n, j)| {
+                (
+                    n.as_str(),
+                    &mut **j as &mut dyn FnMut() -> anyhow::Result<()>,
+                )
+            })
+            .collect();
+        all.push(("faster-whisper", &mut fw_job));
+        alternate(runs, &mut all)?
+    };
+    drop(jobs);
     // faster-whisper's own timing excludes Python start-up and model loading, like ours.
     fw_times.remove(0);
     let fw = gt_bench::median(fw_times);
-    let ours = medians[0];
+    println!("| variant | chunks | median | real-time factor | WER |");
+    println!("|---|---|---|---|---|");
+    for (v, t) in variants.iter().zip(&medians) {
+        println!(
+            "| {} | {} | {:.2} s | {:.3} | {:.3} |",
+            v.name,
+            window_chunks(&pcm, lanes, v.layout).len(),
+            t.as_secs_f64(),
+            t.as_secs_f64() / audio_s,
+            wer(&reference, &v.text.borrow())
+        );
+    }
     println!(
-        "ours            median {:>7.2} s  RTF {:.3}  WER {:.3}",
-        ours.as_secs_f64(),
-        ours.as_secs_f64() / audio_s,
-        wer(&reference, &our_text)
-    );
-    println!(
-        "faster-whisper  median {:>7.2} s  RTF {:.3}  WER {:.3}",
+        "| faster-whisper (float32, its own in-process time) | | {:.2} s | {:.3} | {:.3} |",
         fw.as_secs_f64(),
         fw.as_secs_f64() / audio_s,
         wer(&reference, &fw_text)
     );
+    let ours = medians[0];
 
     // Speech only (our pipeline) against the whole track, on a recording with 40 % pauses.
     let rec = mixed_recording()?;
@@ -290,13 +460,25 @@ fn main() -> anyhow::Result<()> {
         let sp = speech_intervals(&s.silence, s.start, s.end, 0.25);
         let (pcm16, _) = assemble(&s.pcm16k, 16_000, s.start, &sp);
         let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
-        in_lanes(&transcriber, &f, &window_chunks(&f), lanes, per_lane)?;
+        in_lanes(
+            &transcriber,
+            &f,
+            &window_chunks(&f, lanes, Layout::AS_CONFIGURED),
+            lanes,
+            per_lane,
+        )?;
         Ok(())
     };
     let mut whole = || -> anyhow::Result<()> {
         let s = scan(&scan_input, &scan_opts)?;
         let f: Vec<f32> = s.pcm16k.iter().map(|&x| f32::from(x) / 32768.0).collect();
-        in_lanes(&transcriber, &f, &window_chunks(&f), lanes, per_lane)?;
+        in_lanes(
+            &transcriber,
+            &f,
+            &window_chunks(&f, lanes, Layout::AS_CONFIGURED),
+            lanes,
+            per_lane,
+        )?;
         Ok(())
     };
     println!(

@@ -402,6 +402,7 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
         chunk_s: 120.0,
         lanes: 0,
         shutdown_grace: gt_tests::TEST_SHUTDOWN_GRACE,
+        quantization: gt_transcribe::worker::DEFAULT_QUANTIZATION,
     })
     .unwrap();
     mic_clip(
