@@ -426,6 +426,14 @@ fn main() -> anyhow::Result<()> {
             wer(&reference, &v.text.borrow())
         );
     }
+    // The texts, to read the errors behind each WER.
+    let texts = cache_dir().join("transcribe-texts");
+    std::fs::create_dir_all(&texts)?;
+    std::fs::write(texts.join("reference.txt"), &reference)?;
+    std::fs::write(texts.join("faster-whisper.txt"), &fw_text)?;
+    for (i, v) in variants.iter().enumerate() {
+        std::fs::write(texts.join(format!("{i:02}.txt")), format!("{}\n{}", v.name, v.text.borrow()))?;
+    }
     println!(
         "| faster-whisper (float32, its own in-process time) | | {:.2} s | {:.3} | {:.3} |",
         fw.as_secs_f64(),
