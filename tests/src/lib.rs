@@ -335,34 +335,8 @@ impl Drop for WorkerThread {
     }
 }
 
-/// Lower-case alphanumeric words of `text` (punctuation dropped).
-pub fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word error rate: word-level edit distance over the reference length.
-pub fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len().max(1) as f64
-}
+/// Word error rate and its words: where the quantiser's tests need them too.
+pub use gt_transcribe::quality::{wer, words};
 
 /// Local models only: extractive summaries, MiniLM embeddings from `GT_EMBED_MODEL_DIR`.
 pub fn local_ai() -> gt_ai::AiConfig {

@@ -296,11 +296,6 @@ impl Transcriber {
         progress: impl FnMut(i32) + 'static,
         abort: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<Decoded, String> {
-        if pcm.len() < 1600 {
-            // Under 0.1 s there is nothing to say, and whisper.cpp refuses very short input.
-            self.model()?;
-            return Ok(Decoded::default());
-        }
         let mut session = self.session()?;
         self.transcribe_in(
             &mut session,
@@ -328,6 +323,7 @@ impl Transcriber {
     ) -> Result<Decoded, String> {
         let ctx = self.model()?;
         if pcm.len() < 1600 {
+            // Under 0.1 s there is nothing to say, and whisper.cpp refuses very short input.
             return Ok(Decoded::default());
         }
         let state = &mut session.state;

@@ -641,6 +641,7 @@ pub fn quantize_model(input: &Path, output: &Path, kind: QuantType) -> Result<Qu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quality::wer;
 
     /// The f16 base model the suite runs on (`./gt test` fetches it and sets the variable).
     fn base_model() -> PathBuf {
@@ -839,36 +840,6 @@ mod tests {
         // One decoding window: whisper.cpp then decodes all of it in one pass.
         assert!(pcm.len() < 30 * 16_000, "{} samples", pcm.len());
         (pcm, text)
-    }
-
-    /// Lower-case alphanumeric words; hyphens separate words ("ill-disposed" is the
-    /// reference's "ill disposed").
-    fn words(text: &str) -> Vec<String> {
-        text.split(|c: char| c.is_whitespace() || c == '-')
-            .map(|w| {
-                w.chars()
-                    .filter(|c| c.is_alphanumeric())
-                    .collect::<String>()
-                    .to_lowercase()
-            })
-            .filter(|w| !w.is_empty())
-            .collect()
-    }
-
-    /// Word error rate: word-level edit distance over the reference length.
-    fn wer(reference: &str, hypothesis: &str) -> f64 {
-        let (r, h) = (words(reference), words(hypothesis));
-        let mut prev: Vec<usize> = (0..=h.len()).collect();
-        for (i, rw) in r.iter().enumerate() {
-            let mut cur = vec![i + 1; h.len() + 1];
-            for (j, hw) in h.iter().enumerate() {
-                cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1);
-            }
-            prev = cur;
-        }
-        prev[h.len()] as f64 / r.len().max(1) as f64
     }
 
     /// whisper.cpp loads the quantised models as what they are and transcribes real recorded

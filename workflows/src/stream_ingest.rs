@@ -347,7 +347,7 @@ impl StreamIngest {
             let previews = previews_after_proposals.then_some(finalized.clips.as_slice());
             failures.extend(Self::propose_and_review(ctx, input, &mut out, previews).await?);
         } else if previews_after_proposals {
-            failures.extend(Self::previews(ctx, input, &finalized.clips, 1).await?);
+            failures.extend(Self::previews(ctx, input, &finalized.clips, 1, true).await?);
         }
         ctx.state_mut(|s| s.progress.percent = 100.0);
         out.failures = failures;
@@ -489,7 +489,7 @@ impl StreamIngest {
         // Each encode uses every core: one clip at a time.
         let (reviewed, previewed) = join!(
             Self::await_reviews(ctx, input, ids, out),
-            Self::previews(ctx, input, clips, 1)
+            Self::previews(ctx, input, clips, 1, true)
         );
         let failures = previewed?;
         reviewed?;
@@ -722,7 +722,7 @@ impl StreamIngest {
                 });
                 join!(
                     Self::transcribe(ctx, input, &analysed),
-                    Self::previews(ctx, input, clips, MAX_PARALLEL_ANALYSES)
+                    Self::previews(ctx, input, clips, MAX_PARALLEL_ANALYSES, false)
                 )
             };
             let (n, done, f) = transcribed?;
@@ -731,7 +731,7 @@ impl StreamIngest {
             failures.extend(f);
             failures.extend(previewed?);
         } else {
-            failures.extend(Self::previews(ctx, input, clips, MAX_PARALLEL_ANALYSES).await?);
+            failures.extend(Self::previews(ctx, input, clips, MAX_PARALLEL_ANALYSES, false).await?);
         }
         Ok(Analysed {
             speech_seconds,
@@ -793,12 +793,14 @@ impl StreamIngest {
         Ok((segments, done, failures))
     }
 
-    /// Thumbnails and HLS previews, `parallel` clips at a time.
+    /// Thumbnails and HLS previews, `parallel` clips at a time; with `announce`, the task row
+    /// is written after each (the previews built after the proposals).
     async fn previews(
         ctx: &WorkflowContext<Self>,
         input: &StreamIngestInput,
         clips: &[ClipStart],
         parallel: usize,
+        announce: bool,
     ) -> Result<Vec<ClipFailure>, Stop> {
         let mut failures = Vec::new();
         for chunk in clips.chunks(parallel.max(1)) {
@@ -824,6 +826,10 @@ impl StreamIngest {
                     s.progress.clips_previewed += 1;
                     s.progress.update_percent();
                 });
+            }
+            if announce {
+                // Built while the run waits for review: the page shows it without a reload.
+                write_task_progress(ctx).await;
             }
             check_cancel(ctx)?;
         }
@@ -972,10 +978,17 @@ async fn enter_stage(
     if !ctx.patched(PATCH_STAGE_TASKS) {
         return;
     }
-    let (input, percent) = ctx.state(|s| {
+    write_task_progress(ctx).await;
+}
+
+/// Writes the run's task row: the current stage as the message, percent as `progress` (the
+/// API pushes the row to the owner's `/ws`, and the page reloads what changed). A failed write
+/// does not stop the ingestion.
+async fn write_task_progress(ctx: &WorkflowContext<StreamIngest>) {
+    let (input, percent, stage) = ctx.state(|s| {
         let mut p = s.progress.clone();
         p.update_percent();
-        (s.input.clone(), p.percent)
+        (s.input.clone(), p.percent, p.stage)
     });
     let name = serde_json::to_value(stage)
         .ok()

@@ -104,6 +104,8 @@ export interface IngestProgress {
   clips_failed: number;
   episodes_proposed: number;
   episodes_reviewed: number;
+  /** Clips whose preview is built (after the proposals, while the run waits for review). */
+  clips_previewed: number;
   percent: number;
 }
 

@@ -448,10 +448,13 @@ async function streamPage(main: HTMLElement, streamId: string): Promise<void> {
     drawTimeline(timelineBox, clips, episodes, lines, video);
     drawReview(reviewBox, streamId, episodes, progress.get(streamId));
   };
-  // Refetch the derived data when the stage moves to one that produced new rows.
+  // Refetch the derived data when the stage moves to one that produced new rows, or a preview
+  // was built (previews come after the proposals, while the run waits for review).
   listeners.add(() => {
     const p = progress.get(streamId);
-    const key = p ? `${p.status}/${p.progress.stage}/${p.progress.episodes_reviewed}` : "none";
+    const key = p
+      ? `${p.status}/${p.progress.stage}/${p.progress.episodes_reviewed}/${p.progress.clips_previewed}`
+      : "none";
     if (key !== loadedStage) {
       loadedStage = key;
       loadDerived().catch((e) => flash(message(e)));
@@ -547,7 +550,7 @@ function drawPlayerAndTranscript(
   const transcript = h("ol", { id: "transcript", class: "transcript", "aria-label": "transcript" });
   layout.replaceChildren(playerBox, h("section", { class: "transcript-box" }, h("h2", {}, "Transcript"), transcript));
   if (!hasPreview) {
-    playerBox.append(h("p", { class: "muted" }, "No preview yet: it appears once the recordings are analysed."));
+    playerBox.append(h("p", { class: "muted" }, "No preview yet: it appears once the episodes are proposed and the previews are built."));
   } else if (!video.dataset.loaded) {
     video.dataset.loaded = "1";
     const src = `/playlist/${seg(streamId)}.m3u8`;

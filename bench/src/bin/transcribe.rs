@@ -432,7 +432,10 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(texts.join("reference.txt"), &reference)?;
     std::fs::write(texts.join("faster-whisper.txt"), &fw_text)?;
     for (i, v) in variants.iter().enumerate() {
-        std::fs::write(texts.join(format!("{i:02}.txt")), format!("{}\n{}", v.name, v.text.borrow()))?;
+        std::fs::write(
+            texts.join(format!("{i:02}.txt")),
+            format!("{}\n{}", v.name, v.text.borrow()),
+        )?;
     }
     println!(
         "| faster-whisper (float32, its own in-process time) | | {:.2} s | {:.3} | {:.3} |",
@@ -463,31 +466,21 @@ fn main() -> anyhow::Result<()> {
     let total_s = first.end - first.start;
     let speech = speech_intervals(&first.silence, first.start, first.end, 0.25);
     let speech_s: f64 = speech.iter().map(|(a, b)| b - a).sum();
+    // The 16 kHz samples transcribed as the activity cuts them.
+    let as_configured = |pcm16: &[i16]| -> anyhow::Result<()> {
+        let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
+        let cuts = window_chunks(&f, lanes, Layout::AS_CONFIGURED);
+        in_lanes(&transcriber, &f, &cuts, lanes, per_lane).map(drop)
+    };
     let mut speech_only = || -> anyhow::Result<()> {
         let s = scan(&scan_input, &scan_opts)?;
         let sp = speech_intervals(&s.silence, s.start, s.end, 0.25);
         let (pcm16, _) = assemble(&s.pcm16k, 16_000, s.start, &sp);
-        let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
-        in_lanes(
-            &transcriber,
-            &f,
-            &window_chunks(&f, lanes, Layout::AS_CONFIGURED),
-            lanes,
-            per_lane,
-        )?;
-        Ok(())
+        as_configured(&pcm16)
     };
     let mut whole = || -> anyhow::Result<()> {
         let s = scan(&scan_input, &scan_opts)?;
-        let f: Vec<f32> = s.pcm16k.iter().map(|&x| f32::from(x) / 32768.0).collect();
-        in_lanes(
-            &transcriber,
-            &f,
-            &window_chunks(&f, lanes, Layout::AS_CONFIGURED),
-            lanes,
-            per_lane,
-        )?;
-        Ok(())
+        as_configured(&s.pcm16k)
     };
     println!(
         "recording: {} ({total_s:.1} s, {:.0} % speech after margins)",

@@ -380,10 +380,6 @@ async fn a_streamer_does_the_whole_job_in_the_browser() {
         "the task list's awaiting-review badge",
     )
     .await;
-    // From here the review may wait for days: the page asks for progress again only when the
-    // WebSocket reports a task change or a page opens the stream (the search hit, once).
-    let progress_requests = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/progress')).length";
-    let requests_at_review = c.execute(progress_requests, vec![]).await.unwrap();
     assert_eq!(
         c.execute("return window.__sameDocument === true", vec![])
             .await
@@ -400,6 +396,12 @@ async fn a_streamer_does_the_whole_job_in_the_browser() {
         "the HLS preview's metadata",
     )
     .await;
+    // The preview was built after the proposals (its task write refreshed the page, which is
+    // how the player appeared). From here the review may wait for days: the page asks for
+    // progress again only when the WebSocket reports a task change or a page opens the stream
+    // (the search hit, once).
+    let progress_requests = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/progress')).length";
+    let requests_at_review = c.execute(progress_requests, vec![]).await.unwrap();
     let bread_line = "Array.from(document.querySelectorAll('#transcript .line')).find(l => /forty|40/.test(l.textContent))";
     let line_start = wait_js(
         &c,
