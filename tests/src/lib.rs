@@ -741,6 +741,36 @@ pub async fn wait_for_ingest_within(
     }
 }
 
+/// Polls the stream's progress until its run reaches `stage` (snake case, as the API says it),
+/// for at most `limit`; fails if the run ends first. Returns the progress.
+pub async fn wait_for_stage_within(
+    app: &TestApp,
+    user: &str,
+    stream_id: &str,
+    stage: &str,
+    limit: Duration,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (s, body) = app
+            .get(user, &format!("/stream/{stream_id}/progress"))
+            .await;
+        assert_eq!(s, 200, "{body}");
+        if body["progress"]["stage"] == stage {
+            return body;
+        }
+        assert_eq!(
+            body["status"], "RUNNING",
+            "{user}: ended before {stage}: {body}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user}: never reached {stage}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Waits until the stream's run has built every usable clip's preview (previews are built
 /// after the proposals, while the run waits for review); returns the progress.
 pub async fn wait_for_previews(app: &TestApp, user: &str, stream_id: &str) -> Value {

@@ -346,8 +346,6 @@ impl StreamIngest {
             // are built while the run waits for the reviewer.
             let previews = previews_after_proposals.then_some(finalized.clips.as_slice());
             failures.extend(Self::propose_and_review(ctx, input, &mut out, previews).await?);
-        } else if previews_after_proposals {
-            failures.extend(Self::previews(ctx, input, &finalized.clips, 1, true).await?);
         }
         ctx.state_mut(|s| s.progress.percent = 100.0);
         out.failures = failures;

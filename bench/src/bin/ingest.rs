@@ -38,24 +38,6 @@ fn segment_spec(minutes: f64, seed: usize) -> RecordingSpec {
     RecordingSpec::mic(segs, Some((640, 360, 30)))
 }
 
-/// Polls the run's progress until it waits for review; fails if it ends first.
-async fn wait_for_review(app: &TestApp, limit: Duration) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (s, body) = app.get(ALICE, "/stream/bench/progress").await;
-        anyhow::ensure!(s == 200, "progress: {s} {body}");
-        if body["progress"]["stage"] == "awaiting_review" {
-            return Ok(body);
-        }
-        anyhow::ensure!(body["status"] == "RUNNING", "ended before review: {body}");
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "no review after {limit:?}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Seconds since the epoch of a history event time (RFC 3339).
 fn secs(v: &Value) -> Option<f64> {
     let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
@@ -117,7 +99,9 @@ async fn main() -> anyhow::Result<()> {
         .await;
     anyhow::ensure!(s == 202, "start: {s} {body}");
     // The figure: until the proposals are ready for review (what the streamer waits for).
-    let waiting = wait_for_review(&app, Duration::from_secs(6 * 3600)).await?;
+    let limit = Duration::from_secs(6 * 3600);
+    let waiting =
+        gt_tests::wait_for_stage_within(&app, ALICE, "bench", "awaiting_review", limit).await;
     let wall = started.elapsed().as_secs_f64();
     // Then the previews, which the run builds while it waits for the reviewer.
     let previewed = gt_tests::wait_for_previews(&app, ALICE, "bench").await;

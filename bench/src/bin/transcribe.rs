@@ -285,14 +285,10 @@ fn main() -> anyhow::Result<()> {
     // Ours as configured, then the variants measured to choose it.
     let mut variants = vec![Variant {
         name: format!("ours: {}", transcriber.model_name()),
-        transcriber: gpu.transcriber(),
+        transcriber,
         layout: Layout::AS_CONFIGURED,
         text: Default::default(),
     }];
-    variants[0]
-        .transcriber
-        .model()
-        .map_err(anyhow::Error::msg)?;
     if env_usize("GT_BENCH_VARIANTS", 1) == 1 {
         let f16 = f16_model(&model);
         let q8 = quantized(&f16, QuantType::Q8_0)?;
@@ -470,7 +466,7 @@ fn main() -> anyhow::Result<()> {
     let as_configured = |pcm16: &[i16]| -> anyhow::Result<()> {
         let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
         let cuts = window_chunks(&f, lanes, Layout::AS_CONFIGURED);
-        in_lanes(&transcriber, &f, &cuts, lanes, per_lane).map(drop)
+        in_lanes(&variants[0].transcriber, &f, &cuts, lanes, per_lane).map(drop)
     };
     let mut speech_only = || -> anyhow::Result<()> {
         let s = scan(&scan_input, &scan_opts)?;

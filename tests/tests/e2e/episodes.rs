@@ -70,20 +70,7 @@ fn sentence_at(g: &Generated, needle: &str) -> (f64, f64) {
 }
 
 pub(crate) async fn wait_for_stage(app: &TestApp, stream: &str, stage: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let (s, body) = app.get(ALICE, &format!("/stream/{stream}/progress")).await;
-        assert_eq!(s, 200, "{body}");
-        if body["progress"]["stage"] == stage {
-            return body;
-        }
-        assert_eq!(body["status"], "RUNNING", "ended before {stage}: {body}");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never reached {stage}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    gt_tests::wait_for_stage_within(app, ALICE, stream, stage, Duration::from_secs(240)).await
 }
 
 async fn clip_start(app: &TestApp, key: &str) -> f64 {

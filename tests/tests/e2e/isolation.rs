@@ -82,16 +82,8 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 }
 
 async fn wait_for_review(app: &TestApp, user: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        let (_, p) = app.get(user, "/stream/same/progress").await;
-        if p["progress"]["stage"] == "awaiting_review" {
-            return;
-        }
-        assert_eq!(p["status"], "RUNNING", "{user}: {p}");
-        assert!(tokio::time::Instant::now() < deadline, "{user}: {p}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let limit = Duration::from_secs(300);
+    gt_tests::wait_for_stage_within(app, user, "same", "awaiting_review", limit).await;
 }
 
 #[tokio::test]
