@@ -741,6 +741,37 @@ pub async fn wait_for_ingest_within(
     }
 }
 
+/// Polls the stream's progress until `done` holds for it, for at most `limit`; fails, naming
+/// `what`, if the run ends first. Returns the progress.
+async fn wait_for_progress(
+    app: &TestApp,
+    user: &str,
+    stream_id: &str,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (s, body) = app
+            .get(user, &format!("/stream/{stream_id}/progress"))
+            .await;
+        assert_eq!(s, 200, "progress: {body}");
+        if done(&body) {
+            return body;
+        }
+        assert_eq!(
+            body["status"], "RUNNING",
+            "{user}: ended before {what}: {body}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user}: no {what} after {limit:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Polls the stream's progress until its run reaches `stage` (snake case, as the API says it),
 /// for at most `limit`; fails if the run ends first. Returns the progress.
 pub async fn wait_for_stage_within(
@@ -750,50 +781,21 @@ pub async fn wait_for_stage_within(
     stage: &str,
     limit: Duration,
 ) -> Value {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let (s, body) = app
-            .get(user, &format!("/stream/{stream_id}/progress"))
-            .await;
-        assert_eq!(s, 200, "{body}");
-        if body["progress"]["stage"] == stage {
-            return body;
-        }
-        assert_eq!(
-            body["status"], "RUNNING",
-            "{user}: ended before {stage}: {body}"
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{user}: never reached {stage}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for_progress(app, user, stream_id, stage, limit, |b| {
+        b["progress"]["stage"] == stage
+    })
+    .await
 }
 
 /// Waits until the stream's run has built every usable clip's preview (previews are built
 /// after the proposals, while the run waits for review); returns the progress.
 pub async fn wait_for_previews(app: &TestApp, user: &str, stream_id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let (status, body) = app
-            .get(user, &format!("/stream/{stream_id}/progress"))
-            .await;
-        assert_eq!(status, 200, "progress: {body}");
-        let p = &body["progress"];
-        if p["clips_previewed"].as_u64() >= p["clips_done"].as_u64() {
-            return body;
-        }
-        assert_eq!(
-            body["status"], "RUNNING",
-            "ended before its previews: {body}"
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "previews not built: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let limit = Duration::from_secs(240);
+    wait_for_progress(app, user, stream_id, "its previews", limit, |b| {
+        let p = &b["progress"];
+        p["clips_previewed"].as_u64() >= p["clips_done"].as_u64()
+    })
+    .await
 }
 
 /// A WebSocket client connection.
