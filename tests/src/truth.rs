@@ -121,6 +121,32 @@ print(f"{time.perf_counter() - t:.6f}")
 print(" ".join(f"{p:.7f}" for p in probs))
 "#;
 
+/// Runs a reference tool's Python `script` with `python` and `args`. The script prints the
+/// seconds its own work took on its first line (no interpreter start-up or model loading) and
+/// its result after; returns both. `tool` names it in errors.
+pub fn timed_python(
+    python: &Path,
+    tool: &str,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> anyhow::Result<(f64, String)> {
+    let out = Command::new(python)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        bail!("{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let secs = first
+        .trim()
+        .parse()
+        .with_context(|| format!("{tool} printed no timing line"))?;
+    Ok((secs, rest.to_string()))
+}
+
 /// Silero VAD's speech probability for every 512-sample window of `wav` (16 kHz mono s16), by
 /// the reference implementation run with `python` (which has onnxruntime and numpy), and the
 /// seconds it took.
@@ -130,23 +156,15 @@ pub fn silero_reference(
     wav: &Path,
     threads: usize,
 ) -> anyhow::Result<(f64, Vec<f32>)> {
-    let out = Command::new(python)
-        .args(["-c", SILERO_REFERENCE])
-        .arg(model)
-        .arg(wav)
-        .arg(threads.to_string())
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "onnxruntime failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines();
-    let secs: f64 = lines.next().context("no timing line")?.parse()?;
-    let probs = lines
+    let threads = threads.to_string();
+    let (secs, out) = timed_python(
+        python,
+        "onnxruntime",
+        SILERO_REFERENCE,
+        &[model.as_os_str(), wav.as_os_str(), threads.as_ref()],
+    )?;
+    let probs = out
+        .lines()
         .next()
         .unwrap_or("")
         .split_whitespace()

@@ -20,6 +20,7 @@ use gt_bench::{alternate, cache_dir, env_usize, ffmpeg, present, python_venv, ru
 use gt_cli::media_gen::{
     AudioCodec, Container, RecordingSpec, SENTENCES, Segment, Track, generate,
 };
+use gt_tests::truth::timed_python;
 use gt_tests::wer;
 use gt_transcribe::Transcriber;
 use gt_transcribe::activity::{
@@ -61,26 +62,24 @@ struct FasterWhisper<'a> {
 
 impl FasterWhisper<'_> {
     fn run(&mut self) -> anyhow::Result<()> {
-        let out = Command::new(self.python)
-            .args(["-c", FW_SCRIPT])
-            .arg(self.model)
-            .arg(self.wav)
-            .arg(self.threads.to_string())
-            .arg(&self.clips)
-            .arg(if self.condition { "1" } else { "0" })
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "faster-whisper failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let mut lines = stdout.lines();
-        self.times.push(Duration::from_secs_f64(
-            lines.next().context("no time")?.trim().parse()?,
-        ));
-        self.text = lines.collect::<Vec<_>>().join(" ");
+        let (threads, condition) = (
+            self.threads.to_string(),
+            if self.condition { "1" } else { "0" },
+        );
+        let (secs, text) = timed_python(
+            self.python,
+            "faster-whisper",
+            FW_SCRIPT,
+            &[
+                self.model.as_os_str(),
+                self.wav.as_os_str(),
+                threads.as_ref(),
+                self.clips.as_ref(),
+                condition.as_ref(),
+            ],
+        )?;
+        self.times.push(Duration::from_secs_f64(secs));
+        self.text = text.lines().collect::<Vec<_>>().join(" ");
         Ok(())
     }
 
