@@ -724,21 +724,10 @@ pub async fn wait_for_ingest_within(
     stream_id: &str,
     limit: Duration,
 ) -> Value {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let (status, body) = app
-            .get(user, &format!("/stream/{stream_id}/progress"))
-            .await;
-        assert_eq!(status, 200, "progress: {body}");
-        if body["status"] != "RUNNING" {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ingestion did not finish: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for_progress(app, user, stream_id, "its end", limit, |b| {
+        b["status"] != "RUNNING"
+    })
+    .await
 }
 
 /// Polls the stream's progress until `done` holds for it, for at most `limit`; fails, naming

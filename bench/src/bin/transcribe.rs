@@ -541,11 +541,11 @@ fn main() -> anyhow::Result<()> {
             texts.join(format!("fw-{i}.txt")),
             format!("{}\n{}", f.name, f.text),
         )?;
+        let median = f.median().as_secs_f64();
         println!(
-            "| {} (CTranslate2 float32, its own in-process time) | | {:.2} s | {:.3} | {:.3} |",
+            "| {} (CTranslate2 float32, its own in-process time) | | {median:.2} s | {:.3} | {:.3} |",
             f.name,
-            f.median().as_secs_f64(),
-            f.median().as_secs_f64() / audio_s,
+            median / audio_s,
             wer(&reference, &f.text)
         );
     }
