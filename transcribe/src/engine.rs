@@ -125,6 +125,30 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// Where the last aligned token ends (seconds), `None` when nothing was aligned.
+    pub fn last_word_end(&self) -> Option<f64> {
+        self.segments
+            .iter()
+            .flat_map(|s| &s.tokens)
+            .filter_map(|t| t.dtw)
+            .reduce(f64::max)
+    }
+
+    /// Appends `later`, decoded from the samples `offset` seconds on, in this decode's time.
+    pub fn append_shifted(&mut self, later: Decoded, offset: f64) {
+        if self.language.is_empty() {
+            self.language = later.language;
+        }
+        for mut seg in later.segments {
+            for t in &mut seg.tokens {
+                t.dtw = t.dtw.map(|d| d + offset);
+                t.t0 += offset;
+                t.t1 += offset;
+            }
+            self.segments.push(seg);
+        }
+    }
+
     /// Everything said, as Whisper wrote it.
     pub fn text(&self) -> String {
         self.segments

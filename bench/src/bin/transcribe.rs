@@ -24,7 +24,7 @@ use gt_tests::truth::timed_python;
 use gt_tests::wer;
 use gt_transcribe::Transcriber;
 use gt_transcribe::activity::{
-    DEFAULT_CHUNK_S, LaneJob, MAX_CHUNK_S, plan_chunks, plan_for_lanes, run_lanes,
+    ChunkContext, DEFAULT_CHUNK_S, LaneJob, MAX_CHUNK_S, plan_chunks, plan_for_lanes, run_lanes,
 };
 use gt_transcribe::quantize::{QuantType, quantize_model};
 use gt_transcribe::timing::frame_levels;
@@ -245,6 +245,7 @@ fn in_lanes(
     t: &Transcriber,
     pcm: &[f32],
     cuts: &[(f64, f64)],
+    context: ChunkContext,
     lanes: usize,
     per_lane: usize,
 ) -> anyhow::Result<String> {
@@ -256,6 +257,8 @@ fn in_lanes(
         chunks: cuts,
         language: Some("en"),
         first_prompt: "",
+        context,
+        known: &Default::default(),
         threads_per_lane: per_lane,
         abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
@@ -284,6 +287,8 @@ struct Layout {
     balanced: bool,
     /// Longest chunk, seconds.
     max_chunk_s: f64,
+    /// Each chunk prompted with the one before it in its lane, or only the first.
+    context: ChunkContext,
 }
 
 impl Layout {
@@ -293,6 +298,7 @@ impl Layout {
         timestamps: true,
         balanced: true,
         max_chunk_s: DEFAULT_CHUNK_S,
+        context: ChunkContext::Unprompted,
     };
 }
 
@@ -334,6 +340,14 @@ fn quantized(f16: &Path, kind: QuantType) -> anyhow::Result<PathBuf> {
         quantize_model(f16, &out, kind).map_err(anyhow::Error::msg)?;
     }
     Ok(out)
+}
+
+/// Whether the variant `name` is measured: `GT_BENCH_ONLY` (a part of the names to run, `|`
+/// between alternatives) narrows the variants down; ours as configured and faster-whisper's
+/// own layout always run.
+fn chosen(name: &str) -> bool {
+    std::env::var("GT_BENCH_ONLY")
+        .map_or(true, |only| only.split('|').any(|part| name.contains(part)))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -382,6 +396,7 @@ fn main() -> anyhow::Result<()> {
             timestamps: true,
             balanced: false,
             max_chunk_s: MAX_CHUNK_S,
+            context: ChunkContext::Unprompted,
         };
         let fitted = Layout {
             max_chunk_s: MAX_CHUNK_S,
@@ -395,7 +410,22 @@ fn main() -> anyhow::Result<()> {
             max_chunk_s,
             ..Layout::AS_CONFIGURED
         };
+        let conditioned = |max_chunk_s| Layout {
+            max_chunk_s,
+            context: ChunkContext::Conditioned,
+            ..Layout::AS_CONFIGURED
+        };
         for (name, path, layout) in [
+            (
+                "q8_0, fitted windows, balanced ≤15 s chunks, each prompted with the one before in its lane",
+                &q8,
+                conditioned(15.0),
+            ),
+            (
+                "q8_0, fitted windows, balanced ≤20 s chunks, each prompted with the one before in its lane",
+                &q8,
+                conditioned(20.0),
+            ),
             (
                 "f16, 30 s windows, fewest ≤30 s chunks (before issue 15)",
                 &f16,
@@ -430,7 +460,9 @@ fn main() -> anyhow::Result<()> {
                 chunks_of(15.0),
             ),
         ] {
-            variants.push(Variant::new(name, path, layout)?);
+            if chosen(name) {
+                variants.push(Variant::new(name, path, layout)?);
+            }
         }
     }
 
@@ -460,6 +492,9 @@ fn main() -> anyhow::Result<()> {
     } else {
         1
     })
+    .enumerate()
+    .filter(|(i, (name, _, _))| *i == 0 || chosen(name))
+    .map(|(_, fw)| fw)
     .map(|(name, clips, condition)| FasterWhisper {
         name,
         python: &python,
@@ -482,7 +517,14 @@ fn main() -> anyhow::Result<()> {
             let cuts = window_chunks(&pcm, lanes, v.layout);
             let pcm = &pcm;
             let job = move || -> anyhow::Result<()> {
-                let text = in_lanes(&v.transcriber, pcm, &cuts, lanes, per_lane)?;
+                let text = in_lanes(
+                    &v.transcriber,
+                    pcm,
+                    &cuts,
+                    v.layout.context,
+                    lanes,
+                    per_lane,
+                )?;
                 *v.text.borrow_mut() = text;
                 Ok(())
             };
@@ -576,7 +618,15 @@ fn main() -> anyhow::Result<()> {
     let as_configured = |pcm16: &[i16]| -> anyhow::Result<()> {
         let f: Vec<f32> = pcm16.iter().map(|&x| f32::from(x) / 32768.0).collect();
         let cuts = window_chunks(&f, lanes, Layout::AS_CONFIGURED);
-        in_lanes(&variants[0].transcriber, &f, &cuts, lanes, per_lane).map(drop)
+        in_lanes(
+            &variants[0].transcriber,
+            &f,
+            &cuts,
+            Layout::AS_CONFIGURED.context,
+            lanes,
+            per_lane,
+        )
+        .map(drop)
     };
     let mut speech_only = || -> anyhow::Result<()> {
         let s = scan(&scan_input, &scan_opts)?;
