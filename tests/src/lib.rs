@@ -779,7 +779,16 @@ pub async fn wait_for_stage_within(
 /// Waits until the stream's run has built every usable clip's preview (previews are built
 /// after the proposals, while the run waits for review); returns the progress.
 pub async fn wait_for_previews(app: &TestApp, user: &str, stream_id: &str) -> Value {
-    let limit = Duration::from_secs(240);
+    wait_for_previews_within(app, user, stream_id, Duration::from_secs(240)).await
+}
+
+/// [`wait_for_previews`] for at most `limit` (a benchmark's hour of video takes minutes).
+pub async fn wait_for_previews_within(
+    app: &TestApp,
+    user: &str,
+    stream_id: &str,
+    limit: Duration,
+) -> Value {
     wait_for_progress(app, user, stream_id, "its previews", limit, |b| {
         let p = &b["progress"];
         p["clips_previewed"].as_u64() >= p["clips_done"].as_u64()

@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         gt_tests::wait_for_stage_within(&app, ALICE, "bench", "awaiting_review", limit).await;
     let wall = started.elapsed().as_secs_f64();
     // Then the previews, which the run builds while it waits for the reviewer.
-    let previewed = gt_tests::wait_for_previews(&app, ALICE, "bench").await;
+    let previewed = gt_tests::wait_for_previews_within(&app, ALICE, "bench", limit).await;
     let previews_done = started.elapsed().as_secs_f64();
     let (s, body) = app.post(ALICE, "/stream/bench/cancel", json!({})).await;
     anyhow::ensure!(s < 300, "cancel: {s} {body}");
