@@ -356,14 +356,19 @@ pub fn run_lanes(
                     let session = session.as_mut().expect("created above");
                     let pcm = &job.pcm[lo..hi];
                     let previous = match (i, job.context, &before) {
-                        (0, _, _) => Some(job.first_prompt.to_string()),
-                        (_, ChunkContext::Unprompted, _) => None,
-                        (_, _, Some((j, text))) if *j + 1 == i => Some(text.clone()),
-                        _ => job.known.get(&(i - 1)).cloned(),
+                        (0, _, _) | (_, ChunkContext::Unprompted, _) => None,
+                        (_, _, Some((j, text))) if *j + 1 == i => Some(text.as_str()),
+                        _ => job.known.get(&(i - 1)).map(String::as_str),
                     };
-                    let prompt = tail_of(&previous.unwrap_or_default(), PROMPT_CHARS);
+                    let prompt = match previous {
+                        Some(text) => tail_of(text, PROMPT_CHARS),
+                        None if i == 0 => job.first_prompt.to_string(),
+                        None => String::new(),
+                    };
                     let out = decode_chunk(job, session, pcm, &prompt);
-                    before = out.as_ref().ok().map(|d| (i, d.text()));
+                    if job.context == ChunkContext::Conditioned {
+                        before = out.as_ref().ok().map(|d| (i, d.text()));
+                    }
                     let failed = out.is_err();
                     on_done(i, out);
                     if failed {
@@ -512,14 +517,19 @@ impl GpuActivitiesImpl {
         let todo: Vec<u32> = (0..chunks.len() as u32)
             .filter(|i| !partial.chunks.contains_key(i))
             .collect();
-        let known: BTreeMap<u32, String> = partial
-            .chunks
-            .iter()
-            .map(|(&i, segs)| {
-                let text: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
-                (i, text.join(" "))
-            })
-            .collect();
+        let context = ChunkContext::Unprompted;
+        // What an earlier attempt decoded: only conditioned lanes prompt with it.
+        let known: BTreeMap<u32, String> = match context {
+            ChunkContext::Unprompted => BTreeMap::new(),
+            ChunkContext::Conditioned => partial
+                .chunks
+                .iter()
+                .map(|(&i, segs)| {
+                    let text: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
+                    (i, text.join(" "))
+                })
+                .collect(),
+        };
         let abort = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, Result<Decoded, String>)>();
         {
@@ -540,7 +550,7 @@ impl GpuActivitiesImpl {
                     chunks: &chunks,
                     language: lang.as_deref(),
                     first_prompt: &prompt,
-                    context: ChunkContext::Unprompted,
+                    context,
                     known: &known,
                     threads_per_lane: threads,
                     abort,
