@@ -107,7 +107,7 @@ fn ends_sentence(word: &str) -> bool {
 }
 
 /// Whether anything in `[a, b]` is loud enough to be heard.
-fn sounds(levels: &[f64], a: f64, b: f64) -> bool {
+pub(crate) fn sounds(levels: &[f64], a: f64, b: f64) -> bool {
     let (fa, fb) = frame_span(levels, a, b);
     levels[fa..fb].iter().any(|&l| l >= FLOOR_DB)
 }

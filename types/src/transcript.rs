@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the transcription; bumping it makes ingestion transcribe again.
-pub const TRANSCRIPTION_VERSION: &str = "whisper-3";
+pub const TRANSCRIPTION_VERSION: &str = "whisper-4";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Transcript {

@@ -434,13 +434,35 @@ async fn a_broken_model_fails_transcription_once_naming_the_file() {
     );
 }
 
+/// `pcm` decoded as the activity decodes one chunk (two threads), prompted with `prompt`.
+fn decode_whole(
+    t: &gt_transcribe::Transcriber,
+    pcm: &[f32],
+    prompt: &str,
+) -> gt_transcribe::engine::Decoded {
+    use gt_transcribe::activity::{ChunkContext, LaneJob, decode_chunk};
+    let chunks = [(0.0, pcm.len() as f64 / 16_000.0)];
+    let job = LaneJob {
+        transcriber: t,
+        pcm,
+        chunks: &chunks,
+        language: Some("en"),
+        first_prompt: prompt,
+        context: ChunkContext::Unprompted,
+        known: &Default::default(),
+        threads_per_lane: 2,
+        abort: Default::default(),
+    };
+    let mut session = t.session().unwrap();
+    decode_chunk(&job, &mut session, pcm, prompt).unwrap()
+}
+
 /// Prompted with the text before it, whisper.cpp can end a chunk after its first sentence (a
 /// timestamp at the chunk's end skips the rest); the activity's decode goes on from the last
 /// word while sound goes on after it. The audio and prompt are chunk 8 of bench/transcribe's
 /// set, where this was seen: a recorded voice, then a spoken sentence.
 #[test]
 fn a_prompted_chunk_is_transcribed_to_its_end() {
-    use gt_transcribe::activity::{ChunkContext, LaneJob, decode_chunk};
     let dir = tempfile::tempdir().unwrap();
     let voice = gt_tests::truth::librivox().into_iter().nth(2).unwrap();
     let said = "Grab a drink and stretch your legs, we will be back after a short break.";
@@ -474,22 +496,7 @@ fn a_prompted_chunk_is_transcribed_to_its_end() {
         .transcribe(&pcm, prompt, Some("en"), 2, |_| {}, None)
         .unwrap()
         .text();
-    let chunks = [(0.0, pcm.len() as f64 / 16_000.0)];
-    let job = LaneJob {
-        transcriber: &t,
-        pcm: &pcm,
-        chunks: &chunks,
-        language: Some("en"),
-        first_prompt: prompt,
-        context: ChunkContext::Unprompted,
-        known: &Default::default(),
-        threads_per_lane: 2,
-        abort: Default::default(),
-    };
-    let mut session = t.session().unwrap();
-    let covered = decode_chunk(&job, &mut session, &pcm, prompt)
-        .unwrap()
-        .text();
+    let covered = decode_whole(&t, &pcm, prompt).text();
     let (one_pass_wer, covered_wer) = (wer(&reference, &one_pass), wer(&reference, &covered));
     println!(
         "one pass, WER {one_pass_wer:.3}: {one_pass}\ncovered, WER {covered_wer:.3}: {covered}"
@@ -499,5 +506,26 @@ fn a_prompted_chunk_is_transcribed_to_its_end() {
     assert!(
         one_pass_wer >= covered_wer + 0.2,
         "whisper.cpp no longer ends this chunk early; find another case: {one_pass}"
+    );
+}
+
+/// Given silence, Whisper writes a word anyway. The chunk planner can leave a chunk of nothing
+/// but the pause after the last sentence (bench/transcribe's audio ended with one of 0.82 s,
+/// transcribed "you"); the activity's decode does not run Whisper on it.
+#[test]
+fn a_chunk_of_silence_is_not_transcribed() {
+    let pcm = vec![0.0f32; (0.82 * 16_000.0) as usize];
+    let t = gt_tests::test_gpu_config().transcriber();
+    let one_pass = t
+        .transcribe(&pcm, "", Some("en"), 2, |_| {}, None)
+        .unwrap()
+        .text();
+    let decoded = decode_whole(&t, &pcm, "");
+    println!("Whisper on the silence: {one_pass:?}");
+    assert!(decoded.segments.is_empty(), "{:?}", decoded.text());
+    // The case this guards against really happens: Whisper writes something on it.
+    assert!(
+        !one_pass.trim().is_empty(),
+        "Whisper no longer writes anything on silence; the guard may be unneeded"
     );
 }
