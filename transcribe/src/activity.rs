@@ -182,7 +182,8 @@ pub enum ChunkContext {
     /// Each lane decodes a run of consecutive chunks and prompts each with the text of the
     /// chunk before it; only the first chunk of each lane's run starts without the text before
     /// it. Measured in bench/transcribe: 2 errors fewer in 415 words (within noise) for 14 %
-    /// more time, so the activity does not use it.
+    /// more time, and on the 1,149-word set greedy decoding fell into a loop (one sentence
+    /// written 19 times), so the activity does not use it.
     Conditioned,
 }
 
@@ -195,9 +196,6 @@ pub struct LaneJob<'a> {
     /// Context for chunk 0 (the clip's start).
     pub first_prompt: &'a str,
     pub context: ChunkContext,
-    /// The text of chunks decoded before (by an earlier attempt), to prompt the chunks after
-    /// them.
-    pub known: &'a BTreeMap<u32, String>,
     pub threads_per_lane: usize,
     /// Set to stop every lane early (also mid-chunk).
     pub abort: Arc<AtomicBool>,
@@ -250,12 +248,13 @@ fn loud_seconds(levels: &[f64], a: f64, b: f64, db: f64) -> f64 {
 }
 
 /// Decodes one chunk prompted with `prompt`, and covers its sound as faster-whisper's seek
-/// does. A chunk in which nothing sounds is not decoded at all: given silence, Whisper writes
-/// a word anyway (a planned chunk of the 0.8 s of silence that ended bench/transcribe's audio
-/// came back as "you"). when the last word Whisper wrote ends (by its alignment) more than [`UNCOVERED_S`]
+/// does: when the last word Whisper wrote ends (by its alignment) more than [`UNCOVERED_S`]
 /// before sound that is still to come, the rest is decoded again from that word on, prompted
 /// with everything before it. Prompted, whisper.cpp sometimes ends a chunk after its first
-/// sentence with a timestamp at the chunk's end, which skips the rest of the chunk.
+/// sentence with a timestamp at the chunk's end, which skips the rest of the chunk. A chunk in
+/// which nothing sounds is not decoded at all: given silence, Whisper writes a word anyway (a
+/// planned chunk of the 0.8 s of silence that ended bench/transcribe's audio came back as
+/// "you").
 pub fn decode_chunk(
     job: &LaneJob<'_>,
     session: &mut Session,
@@ -365,7 +364,7 @@ pub fn run_lanes(
                     let previous = match (i, job.context, &before) {
                         (0, _, _) | (_, ChunkContext::Unprompted, _) => None,
                         (_, _, Some((j, text))) if *j + 1 == i => Some(text.as_str()),
-                        _ => job.known.get(&(i - 1)).map(String::as_str),
+                        _ => None,
                     };
                     let prompt = match previous {
                         Some(text) => tail_of(text, PROMPT_CHARS),
@@ -524,19 +523,6 @@ impl GpuActivitiesImpl {
         let todo: Vec<u32> = (0..chunks.len() as u32)
             .filter(|i| !partial.chunks.contains_key(i))
             .collect();
-        let context = ChunkContext::Unprompted;
-        // What an earlier attempt decoded: only conditioned lanes prompt with it.
-        let known: BTreeMap<u32, String> = match context {
-            ChunkContext::Unprompted => BTreeMap::new(),
-            ChunkContext::Conditioned => partial
-                .chunks
-                .iter()
-                .map(|(&i, segs)| {
-                    let text: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
-                    (i, text.join(" "))
-                })
-                .collect(),
-        };
         let abort = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, Result<Decoded, String>)>();
         {
@@ -557,8 +543,7 @@ impl GpuActivitiesImpl {
                     chunks: &chunks,
                     language: lang.as_deref(),
                     first_prompt: &prompt,
-                    context,
-                    known: &known,
+                    context: ChunkContext::Unprompted,
                     threads_per_lane: threads,
                     abort,
                 };

@@ -389,7 +389,6 @@ fn in_lanes(
         language: Some("en"),
         first_prompt: "",
         context,
-        known: &Default::default(),
         threads_per_lane: per_lane,
         abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };

@@ -449,7 +449,6 @@ fn decode_whole(
         language: Some("en"),
         first_prompt: prompt,
         context: ChunkContext::Unprompted,
-        known: &Default::default(),
         threads_per_lane: 2,
         abort: Default::default(),
     };
